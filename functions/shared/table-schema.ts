@@ -1,0 +1,34 @@
+// Key and index names of the state table, shared by the store (functions) and the table construct (infra).
+
+export const TABLE_KEYS = { partitionKey: 'pk', sortKey: 'sk' } as const;
+
+/** Sort key of the one state item per instance; history items use `EVT#<iso time>#<seq>`. */
+export const STATE_SK = 'STATE';
+export const HISTORY_SK_PREFIX = 'EVT#';
+
+/** TTL attribute (epoch seconds) — set on history items only. */
+export const TTL_ATTRIBUTE = 'expiresAt';
+
+/** GSI for due work without a scan: partition = status, sort = dueAt (lease expiry / next due time, ISO). */
+export const STATUS_INDEX = { name: 'status-due', partitionKey: 'status', sortKey: 'dueAt' } as const;
+
+/**
+ * Sparse GSI over state items only (history items lack `fleetPk`): one constant partition, projected
+ * to the compact fields in FleetEntry, so the sweep reads the whole fleet in a couple of Query pages.
+ */
+export const FLEET_INDEX = {
+  name: 'fleet',
+  partitionKey: 'fleetPk',
+  sortKey: 'pk',
+  partitionValue: 'FLEET',
+  projectedAttributes: [
+    'status',
+    'source',
+    'generation',
+    'factsHash',
+    'held',
+    'leaseExpiresAt',
+    'executionName',
+    'lastSuccessFingerprint',
+  ],
+} as const;
