@@ -141,8 +141,11 @@ export interface StateStoreApi {
   recordPlaybookResult(instanceId: string, generation: number, index: number, result: PlaybookRecord, now: Date): Promise<FencedResult>;
   /** Fenced: terminal status of this generation (RUNNING → SUCCESS/PARTIAL/FAILED/SKIPPED), lease cleared. */
   recordOutcome(instanceId: string, generation: number, outcome: { status: Status; reason?: string; fingerprint?: string }, now: Date): Promise<FencedResult>;
-  /** Any status → ORPHANED with a reason (terminated, opted-out, vanished). Idempotent. */
-  markOrphaned(instanceId: string, reason: string, actor: string, now: Date): Promise<{ changed: boolean }>;
+  /**
+   * Any status → ORPHANED with a reason (terminated, opted-out, vanished). Idempotent. `generation`
+   * (the record's, when changed) is what the ORPHANED notification is keyed on.
+   */
+  markOrphaned(instanceId: string, reason: string, actor: string, now: Date): Promise<{ changed: boolean; generation?: number }>;
   /** Conditional: true the first time for (generation, status); false afterwards. */
   markNotified(instanceId: string, generation: number, status: Status, now: Date): Promise<boolean>;
   appendHistory(event: HistoryEvent): Promise<void>;
@@ -170,4 +173,6 @@ export interface FleetEntry {
   readonly leaseExpiresAt?: string;
   readonly executionName?: string;
   readonly lastSuccessFingerprint?: string;
+  /** Fingerprint of the last run's match (recordMatch / recordOutcome). */
+  readonly fingerprint?: string;
 }

@@ -30,5 +30,8 @@ export const FLEET_INDEX = {
     'leaseExpiresAt',
     'executionName',
     'lastSuccessFingerprint',
+    // The last run's fingerprint: a FAILED/PARTIAL/SKIPPED record is re-provisioned only when the
+    // current fingerprint differs from the run that ended that way (else a failing playbook would loop).
+    'fingerprint',
   ],
 } as const;

@@ -8,6 +8,11 @@ export interface ExecutionInput {
   readonly generation: number;
 }
 
+/** The execution name of a claim's run: `<instanceId>-g<generation>` (also the history actor `workflow:<name>`). */
+export function executionNameOf(instanceId: string, generation: number): string {
+  return `${instanceId}-g${generation}`;
+}
+
 /** One playbook step as the workflow loops over it (Map item). */
 export interface PlaybookStep {
   readonly index: number;
@@ -87,4 +92,6 @@ export interface RecordOutput extends ExecutionInput {
 export interface NotifyOutput {
   readonly sent: boolean;
   readonly channels: readonly string[];
+  /** Channels tried that failed (a Slack or Telegram outage never blocks SNS). */
+  readonly failed?: readonly string[];
 }

@@ -1,0 +1,761 @@
+// The DynamoDB state store (DESIGN §4): one state item per instance (`sk = STATE`) and its audit
+// history (`sk = EVT#<iso>#<seq>`, TTL). Every move that matters is a single conditional write, so
+// concurrency is DynamoDB's problem, not ours:
+// - claim: ONE UpdateItem conditioned on the generation the caller saw and on eligibility
+//   (core/status.ts CLAIMABLE_FROM); a loser gets the winner's state back (ALL_OLD) as a typed loss.
+// - fenced writes: conditioned on `generation = :g AND status = RUNNING`: a stale execution can never
+//   overwrite a newer one.
+// History is written with a separate PutItem AFTER the state write, not in a transaction: the claim
+// must stay one plain conditional UpdateItem (a transaction would double its cost and, under
+// contention, can cancel every contender with TransactionConflict, so nobody wins). The state item is
+// the truth; history is the audit trail and a lost history item loses no state.
+// The store writes history for the moves it decides itself: DETECTED (created/changed/re-detected),
+// CLAIMED, ORPHANED, FENCE_REJECTED. Callers write the rest (MATCHED, COMMAND_SENT, RECORDED, …).
+import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import {
+  BatchGetCommand,
+  type DynamoDBDocumentClient,
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  type QueryCommandInput,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
+import { factsHash } from '../core/fingerprint.js';
+import { ORPHAN_REASONS } from '../core/reconcile.js';
+import { assertTransition, CLAIMABLE_FROM, canTransition, isTerminal } from '../core/status.js';
+import { type HostFacts, type PlannedPlaybook, STATUSES, type Status } from '../core/types.js';
+import { InvalidInputError, TransientError } from './errors.js';
+import { type DebugLogger, logger as defaultLogger } from './logger.js';
+import type {
+  ActiveCommand,
+  ClaimReason,
+  ClaimResult,
+  FencedResult,
+  FleetEntry,
+  HistoryEvent,
+  InstanceRecord,
+  PlaybookRecord,
+  StateStoreApi,
+} from './state-store-api.js';
+import { FLEET_INDEX, HISTORY_SK_PREFIX, STATE_SK, STATUS_INDEX, TTL_ATTRIBUTE } from './table-schema.js';
+import { executionNameOf } from './workflow-contract.js';
+
+export interface StateStoreOptions {
+  readonly doc: DynamoDBDocumentClient;
+  readonly tableName: string;
+  /** History items expire this many days after they were written (TTL). Default 90. */
+  readonly historyDays?: number;
+  /** Stamped on new records (DESIGN §10: many accounts and regions). */
+  readonly accountId?: string;
+  readonly region?: string;
+  /** Where a failed best-effort history write is reported. Default: the shared logger. */
+  readonly logger?: DebugLogger;
+}
+
+/** Claim reasons that may re-run an instance whose last run is over (status.ts `reprovision`). */
+export const REPROVISION_REASONS: ReadonlySet<ClaimReason> = new Set([
+  'fingerprint-changed',
+  'operator-retry',
+]);
+
+/** Attributes on the state item that are storage plumbing, not part of InstanceRecord. */
+const PLUMBING = new Set(['pk', 'sk', FLEET_INDEX.partitionKey, STATUS_INDEX.sortKey]);
+
+type Item = Record<string, unknown>;
+
+/** What a failed conditional write returned (ALL_OLD), read straight from the wire format. */
+interface OldState {
+  readonly status?: Status;
+  readonly generation?: number;
+  readonly held?: boolean;
+  readonly leaseExpiresAt?: string;
+  readonly taskToken?: string;
+  readonly playbookCount?: number;
+}
+
+let historySeq = 0;
+
+export class StateStore implements StateStoreApi {
+  private readonly doc: DynamoDBDocumentClient;
+  private readonly tableName: string;
+  private readonly historySeconds: number;
+  private readonly accountId: string | undefined;
+  private readonly region: string | undefined;
+  private readonly logger: DebugLogger;
+
+  constructor(options: StateStoreOptions) {
+    this.doc = options.doc;
+    this.tableName = options.tableName;
+    this.historySeconds = Math.round((options.historyDays ?? 90) * 86_400);
+    this.accountId = options.accountId;
+    this.region = options.region;
+    this.logger = options.logger ?? defaultLogger;
+  }
+
+  async getInstance(instanceId: string): Promise<InstanceRecord | undefined> {
+    const { Item } = await this.doc.send(
+      new GetCommand({ TableName: this.tableName, Key: stateKey(instanceId), ConsistentRead: true }),
+    );
+    return Item ? toRecord(Item) : undefined;
+  }
+
+  async upsertDetection(
+    facts: HostFacts,
+    options: { held: boolean; actor: string; now: Date },
+  ): Promise<{ record: InstanceRecord; written: boolean; created: boolean }> {
+    return this.upsert(facts, options, 1);
+  }
+
+  private async upsert(
+    facts: HostFacts,
+    options: { held: boolean; actor: string; now: Date },
+    attempt: number,
+  ): Promise<{ record: InstanceRecord; written: boolean; created: boolean }> {
+    // Each retry follows a write that lost a race; three in a row means something else rewrites the item.
+    if (attempt > 3) {
+      throw new TransientError(
+        `upsertDetection(${facts.instanceId}): the record kept changing under 3 attempts; retry later`,
+      );
+    }
+    const hash = factsHash(facts);
+    const now = options.now.toISOString();
+    const existing = await this.getInstance(facts.instanceId);
+    if (!existing) {
+      const created = await this.create(facts, hash, options.held, now);
+      if (created) {
+        await this.history({
+          instanceId: facts.instanceId,
+          type: 'DETECTED',
+          at: now,
+          actor: options.actor,
+          generation: 0,
+          reason: 'new',
+          details: { source: facts.source, held: options.held },
+        });
+        return { record: created, written: true, created: true };
+      }
+      // Another detector created it between our read and our write: treat theirs as the existing record.
+      return this.upsert(facts, options, attempt + 1);
+    }
+    // status.ts: an orphan comes back only through detection, as PENDING. A terminated instance never
+    // comes back (EC2 never reuses ids), so a stale detection of one must not revive it.
+    const revive =
+      existing.status === 'ORPHANED' &&
+      existing.reason !== ORPHAN_REASONS.terminated &&
+      canTransition('ORPHANED', 'PENDING');
+    const changes = [
+      existing.factsHash !== hash ? 'facts' : undefined,
+      existing.held !== options.held ? 'held' : undefined,
+      existing.source !== facts.source ? 'source' : undefined,
+    ].filter((change): change is string => change !== undefined);
+    if (!revive && changes.length === 0) return { record: existing, written: false, created: false };
+
+    const values: Item = {
+      ':facts': plain(facts),
+      ':hash': hash,
+      ':held': options.held,
+      ':source': facts.source,
+      ':now': now,
+    };
+    let update = 'SET facts = :facts, factsHash = :hash, held = :held, #source = :source, updatedAt = :now';
+    let condition = 'attribute_exists(pk)';
+    if (revive) {
+      update += ', #status = :pending, dueAt = :now REMOVE #reason, leaseExpiresAt';
+      condition += ' AND #status = :orphaned';
+      values[':pending'] = 'PENDING';
+      values[':orphaned'] = 'ORPHANED';
+    }
+    try {
+      const { Attributes } = await this.doc.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: stateKey(facts.instanceId),
+          UpdateExpression: update,
+          ConditionExpression: condition,
+          ExpressionAttributeNames: {
+            '#source': 'source',
+            ...(revive ? { '#status': 'status', '#reason': 'reason' } : {}),
+          },
+          ExpressionAttributeValues: values,
+          ReturnValues: 'ALL_NEW',
+        }),
+      );
+      const record = toRecord(Attributes ?? {});
+      await this.history({
+        instanceId: facts.instanceId,
+        type: 'DETECTED',
+        at: now,
+        actor: options.actor,
+        generation: record.generation,
+        reason: revive ? 're-detected' : `${changes.join('+')}-changed`,
+        ...(revive ? { details: { previousReason: existing.reason } } : {}),
+      });
+      return { record, written: true, created: false };
+    } catch (error) {
+      // The record moved under us (deleted, or the orphan already revived): start again from a fresh read.
+      if (error instanceof ConditionalCheckFailedException) return this.upsert(facts, options, attempt + 1);
+      throw error;
+    }
+  }
+
+  async claim(
+    instanceId: string,
+    options: {
+      reason: ClaimReason;
+      leaseSeconds: number;
+      actor: string;
+      now: Date;
+      expectedGeneration?: number;
+    },
+  ): Promise<ClaimResult> {
+    const { reason, now } = options;
+    let expected = options.expectedGeneration;
+    if (expected === undefined) {
+      // The execution name embeds the new generation, so the write must know it: read it first.
+      const current = await this.getInstance(instanceId);
+      if (!current) return { won: false, reason: 'missing', message: `${instanceId} has no record to claim` };
+      expected = current.generation;
+    }
+    const generation = expected + 1;
+    const executionName = executionNameOf(instanceId, generation);
+    const leaseExpiresAt = new Date(now.getTime() + options.leaseSeconds * 1000).toISOString();
+    const reprovision = REPROVISION_REASONS.has(reason);
+    const eligibility = claimEligibility(reprovision);
+    const heldClause = reason === 'operator-retry' ? '' : ' AND held = :false';
+    try {
+      await this.doc.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: stateKey(instanceId),
+          UpdateExpression:
+            'SET #status = :running, generation = :next, leaseExpiresAt = :lease, dueAt = :lease, ' +
+            'executionName = :name, updatedAt = :now REMOVE activeCommand, playbooks, #reason',
+          ConditionExpression: `attribute_exists(pk)${heldClause} AND (${eligibility.expression})`,
+          ExpressionAttributeNames: { '#status': 'status', '#reason': 'reason' },
+          ExpressionAttributeValues: {
+            ...eligibility.values,
+            ':running': 'RUNNING',
+            ':next': generation,
+            ':expected': expected,
+            ':lease': leaseExpiresAt,
+            ':name': executionName,
+            ':now': now.toISOString(),
+            ...(heldClause ? { ':false': false } : {}),
+          },
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+        }),
+      );
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) {
+        return claimLoss(instanceId, readOld(error.Item), { reason, expected, now });
+      }
+      throw error;
+    }
+    await this.history({
+      instanceId,
+      type: 'CLAIMED',
+      at: now.toISOString(),
+      actor: options.actor,
+      generation,
+      reason,
+      details: { executionName, leaseExpiresAt },
+    });
+    return { won: true, generation, executionName, leaseExpiresAt };
+  }
+
+  async extendLease(
+    instanceId: string,
+    generation: number,
+    leaseSeconds: number,
+    now: Date,
+  ): Promise<FencedResult> {
+    const lease = new Date(now.getTime() + leaseSeconds * 1000).toISOString();
+    return this.fenced('extendLease', instanceId, generation, now, {
+      update: 'SET leaseExpiresAt = :lease, dueAt = :lease, updatedAt = :now',
+      values: { ':lease': lease },
+    });
+  }
+
+  async recordMatch(
+    instanceId: string,
+    generation: number,
+    match: { playbooks: readonly PlannedPlaybook[]; matchedRules: readonly string[]; fingerprint: string },
+    now: Date,
+  ): Promise<FencedResult> {
+    const playbooks: PlaybookRecord[] = match.playbooks.map((p) => ({
+      file: p.file,
+      status: 'Pending',
+      attempts: 0,
+    }));
+    return this.fenced('recordMatch', instanceId, generation, now, {
+      update:
+        'SET playbooks = :playbooks, matchedRules = :rules, fingerprint = :fingerprint, updatedAt = :now',
+      values: {
+        ':playbooks': playbooks,
+        ':rules': [...match.matchedRules],
+        ':fingerprint': match.fingerprint,
+      },
+    });
+  }
+
+  async setActiveCommand(
+    instanceId: string,
+    generation: number,
+    command: ActiveCommand,
+    now: Date,
+  ): Promise<FencedResult> {
+    return this.fenced('setActiveCommand', instanceId, generation, now, {
+      update: 'SET activeCommand = :command, updatedAt = :now',
+      values: { ':command': plain(command) },
+    });
+  }
+
+  async setActiveCommandId(
+    instanceId: string,
+    generation: number,
+    taskToken: string,
+    commandId: string,
+    now: Date,
+  ): Promise<FencedResult> {
+    return this.fenced('setActiveCommandId', instanceId, generation, now, {
+      update: 'SET activeCommand.commandId = :commandId, activeCommand.sentAt = :now, updatedAt = :now',
+      values: { ':commandId': commandId, ':token': taskToken },
+      condition: 'activeCommand.taskToken = :token',
+      explain: (old) =>
+        old.taskToken === undefined
+          ? 'no active command is stored (it was recorded or never set)'
+          : 'the active command has another task token (a newer attempt replaced it)',
+    });
+  }
+
+  async recordPlaybookResult(
+    instanceId: string,
+    generation: number,
+    index: number,
+    result: PlaybookRecord,
+    now: Date,
+  ): Promise<FencedResult> {
+    // The index goes into the expression text (DynamoDB has no placeholder for list indexes).
+    if (!Number.isInteger(index) || index < 0) {
+      throw new InvalidInputError(
+        `recordPlaybookResult(${instanceId}): index must be an integer ≥ 0, got ${index}`,
+      );
+    }
+    return this.fenced('recordPlaybookResult', instanceId, generation, now, {
+      update: `SET playbooks[${index}] = :result, updatedAt = :now REMOVE activeCommand`,
+      values: { ':result': plain(result) },
+      condition: `attribute_exists(playbooks[${index}])`,
+      explain: (old) => `no planned playbook at index ${index} (the plan has ${old.playbookCount ?? 0})`,
+    });
+  }
+
+  async recordOutcome(
+    instanceId: string,
+    generation: number,
+    outcome: { status: Status; reason?: string; fingerprint?: string },
+    now: Date,
+  ): Promise<FencedResult> {
+    if (!isTerminal(outcome.status)) {
+      throw new InvalidInputError(
+        `recordOutcome(${instanceId} g${generation}): ${outcome.status} is not a run outcome; use one of SUCCESS, PARTIAL, FAILED, SKIPPED.`,
+      );
+    }
+    // Fenced writes only ever apply to a RUNNING record; status.ts says whether the move is legal.
+    assertTransition('RUNNING', outcome.status);
+    const sets = ['#status = :outcome', 'lastRunAt = :now', 'dueAt = :now', 'updatedAt = :now'];
+    const removes = ['leaseExpiresAt', 'activeCommand'];
+    const values: Item = { ':outcome': outcome.status };
+    if (outcome.reason === undefined) removes.push('#reason');
+    else {
+      sets.push('#reason = :reason');
+      values[':reason'] = outcome.reason;
+    }
+    if (outcome.fingerprint !== undefined) {
+      sets.push('fingerprint = :fingerprint');
+      values[':fingerprint'] = outcome.fingerprint;
+      if (outcome.status === 'SUCCESS') sets.push('lastSuccessFingerprint = :fingerprint');
+    }
+    return this.fenced('recordOutcome', instanceId, generation, now, {
+      update: `SET ${sets.join(', ')} REMOVE ${removes.join(', ')}`,
+      values,
+      names: { '#reason': 'reason' },
+    });
+  }
+
+  async markOrphaned(
+    instanceId: string,
+    reason: string,
+    actor: string,
+    now: Date,
+  ): Promise<{ changed: boolean; generation?: number }> {
+    const from = STATUSES.filter((status) => canTransition(status, 'ORPHANED'));
+    const values: Item = Object.fromEntries(from.map((status) => [`:from_${status}`, status]));
+    try {
+      const { Attributes } = await this.doc.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: stateKey(instanceId),
+          UpdateExpression:
+            'SET #status = :orphaned, #reason = :reason, dueAt = :now, updatedAt = :now REMOVE leaseExpiresAt',
+          ConditionExpression: `attribute_exists(pk) AND #status IN (${Object.keys(values).join(', ')})`,
+          ExpressionAttributeNames: { '#status': 'status', '#reason': 'reason' },
+          ExpressionAttributeValues: {
+            ...values,
+            ':orphaned': 'ORPHANED',
+            ':reason': reason,
+            ':now': now.toISOString(),
+          },
+          ReturnValues: 'ALL_NEW',
+        }),
+      );
+      const generation = toRecord(Attributes ?? {}).generation;
+      await this.history({ instanceId, type: 'ORPHANED', at: now.toISOString(), actor, generation, reason });
+      return { changed: true, generation };
+    } catch (error) {
+      // No record, or already ORPHANED: a duplicate/stale event changes nothing and notifies nobody.
+      if (error instanceof ConditionalCheckFailedException) return { changed: false };
+      throw error;
+    }
+  }
+
+  async markNotified(instanceId: string, generation: number, status: Status, now: Date): Promise<boolean> {
+    try {
+      await this.doc.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: stateKey(instanceId),
+          UpdateExpression: 'SET notifiedKey = :key, updatedAt = :now',
+          ConditionExpression:
+            'attribute_exists(pk) AND (attribute_not_exists(notifiedKey) OR notifiedKey <> :key)',
+          ExpressionAttributeValues: { ':key': `${generation}#${status}`, ':now': now.toISOString() },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return false;
+      throw error;
+    }
+  }
+
+  async appendHistory(event: HistoryEvent): Promise<void> {
+    const seq = `${String(historySeq++ % 10_000).padStart(4, '0')}${Math.floor(Math.random() * 0x10000)
+      .toString(16)
+      .padStart(4, '0')}`;
+    await this.doc.send(
+      new PutCommand({
+        TableName: this.tableName,
+        Item: {
+          ...plain(event),
+          pk: event.instanceId,
+          sk: `${HISTORY_SK_PREFIX}${event.at}#${seq}`,
+          [TTL_ATTRIBUTE]: Math.floor(Date.parse(event.at) / 1000) + this.historySeconds,
+        },
+      }),
+    );
+  }
+
+  async listHistory(instanceId: string, options: { limit?: number } = {}): Promise<HistoryEvent[]> {
+    const items = await this.queryAll(
+      {
+        TableName: this.tableName,
+        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+        ExpressionAttributeValues: { ':pk': instanceId, ':prefix': HISTORY_SK_PREFIX },
+        ScanIndexForward: true,
+      },
+      options.limit,
+    );
+    return items.map(toHistoryEvent);
+  }
+
+  async listByStatus(status: Status, options: { dueBefore?: Date } = {}): Promise<InstanceRecord[]> {
+    const due = options.dueBefore === undefined ? '' : ' AND dueAt <= :due';
+    const items = await this.queryAll({
+      TableName: this.tableName,
+      IndexName: STATUS_INDEX.name,
+      KeyConditionExpression: `#status = :status${due}`,
+      ExpressionAttributeNames: { '#status': STATUS_INDEX.partitionKey },
+      ExpressionAttributeValues: {
+        ':status': status,
+        ...(options.dueBefore === undefined ? {} : { ':due': options.dueBefore.toISOString() }),
+      },
+    });
+    return items.map(toRecord);
+  }
+
+  async listFleet(): Promise<FleetEntry[]> {
+    const items = await this.queryAll({
+      TableName: this.tableName,
+      IndexName: FLEET_INDEX.name,
+      KeyConditionExpression: '#fleet = :fleet',
+      ExpressionAttributeNames: { '#fleet': FLEET_INDEX.partitionKey },
+      ExpressionAttributeValues: { ':fleet': FLEET_INDEX.partitionValue },
+    });
+    return items.map(toFleetEntry);
+  }
+
+  async listAll(): Promise<InstanceRecord[]> {
+    const ids = (await this.listFleet()).map((entry) => entry.instanceId);
+    const records: InstanceRecord[] = [];
+    for (let start = 0; start < ids.length; start += 100) {
+      let keys: Item[] = ids.slice(start, start + 100).map(stateKey);
+      for (let attempt = 0; keys.length > 0; attempt++) {
+        if (attempt > 0) await sleep(Math.min(1000, 50 * 2 ** attempt));
+        const result = await this.doc.send(
+          new BatchGetCommand({ RequestItems: { [this.tableName]: { Keys: keys } } }),
+        );
+        records.push(...(result.Responses?.[this.tableName] ?? []).map(toRecord));
+        keys = (result.UnprocessedKeys?.[this.tableName]?.Keys ?? []) as Item[];
+      }
+    }
+    return records.sort((a, b) => a.instanceId.localeCompare(b.instanceId));
+  }
+
+  // -------------------------------------------------------------------------------------------
+
+  private async create(
+    facts: HostFacts,
+    hash: string,
+    held: boolean,
+    now: string,
+  ): Promise<InstanceRecord | undefined> {
+    const record: InstanceRecord = {
+      instanceId: facts.instanceId,
+      status: 'PENDING',
+      source: facts.source,
+      facts,
+      factsHash: hash,
+      generation: 0,
+      held,
+      ...(this.accountId ? { accountId: this.accountId } : {}),
+      ...(this.region ? { region: this.region } : {}),
+      createdAt: now,
+      updatedAt: now,
+    };
+    try {
+      await this.doc.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: {
+            ...plain(record),
+            ...stateKey(facts.instanceId),
+            [FLEET_INDEX.partitionKey]: FLEET_INDEX.partitionValue,
+            dueAt: now,
+          },
+          ConditionExpression: 'attribute_not_exists(pk)',
+        }),
+      );
+      return record;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return undefined;
+      throw error;
+    }
+  }
+
+  /**
+   * A write fenced on the generation: applied only while the record is RUNNING at `generation`.
+   * A refusal is returned (never thrown) and explained from the record's state.
+   */
+  private async fenced(
+    method: string,
+    instanceId: string,
+    generation: number,
+    now: Date,
+    write: {
+      update: string;
+      values: Item;
+      names?: Record<string, string>;
+      condition?: string;
+      explain?: (old: OldState) => string;
+    },
+  ): Promise<FencedResult> {
+    try {
+      await this.doc.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: stateKey(instanceId),
+          UpdateExpression: write.update,
+          ConditionExpression: `attribute_exists(pk) AND generation = :g AND #status = :running${write.condition ? ` AND ${write.condition}` : ''}`,
+          ExpressionAttributeNames: { '#status': 'status', ...write.names },
+          ExpressionAttributeValues: {
+            ...write.values,
+            ':g': generation,
+            ':running': 'RUNNING',
+            ':now': now.toISOString(),
+          },
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+        }),
+      );
+      return { ok: true };
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+      const old = readOld(error.Item);
+      let message: string;
+      if (old.generation === undefined) message = `${instanceId} has no record`;
+      else if (old.generation !== generation)
+        message = `fenced on g${generation} but the record is at g${old.generation} (${old.status})`;
+      else if (old.status !== 'RUNNING') message = `status is ${old.status}, not RUNNING`;
+      else message = write.explain?.(old) ?? 'condition failed';
+      // Audited only when the fence itself held a stale writer off; a same-generation refusal is a
+      // retry of a write that landed, or an orphaned record (whose ORPHANED event already says why).
+      if (old.generation !== undefined && old.generation !== generation) {
+        await this.history({
+          instanceId,
+          type: 'FENCE_REJECTED',
+          at: now.toISOString(),
+          actor: `workflow:${executionNameOf(instanceId, generation)}`,
+          generation,
+          reason: message,
+          details: { method, currentGeneration: old.generation },
+        });
+      }
+      return {
+        ok: false,
+        ...(old.generation === undefined ? {} : { currentGeneration: old.generation }),
+        message: `${method}: ${message}`,
+      };
+    }
+  }
+
+  /** Best-effort history: the state write already happened and is the truth, so a failure here is logged, not thrown. */
+  private async history(event: HistoryEvent): Promise<void> {
+    try {
+      await this.appendHistory(event);
+    } catch (error) {
+      this.logger.warn('History write failed; the state item is unaffected', { event, error });
+    }
+  }
+
+  /** Every page of a query (or the first `limit` items). */
+  private async queryAll(input: QueryCommandInput, limit?: number): Promise<Item[]> {
+    const items: Item[] = [];
+    let startKey: Item | undefined;
+    do {
+      const remaining = limit === undefined ? undefined : limit - items.length;
+      const page = await this.doc.send(
+        new QueryCommand({
+          ...input,
+          ExclusiveStartKey: startKey,
+          ...(remaining === undefined ? {} : { Limit: remaining }),
+        }),
+      );
+      items.push(...((page.Items ?? []) as Item[]));
+      startKey = page.LastEvaluatedKey as Item | undefined;
+    } while (startKey && (limit === undefined || items.length < limit));
+    return items;
+  }
+}
+
+function stateKey(instanceId: string): Item {
+  return { pk: instanceId, sk: STATE_SK };
+}
+
+/** The claim's eligibility clause, built from status.ts CLAIMABLE_FROM (the one place that decides). */
+function claimEligibility(reprovision: boolean): { expression: string; values: Item } {
+  const clauses: string[] = [];
+  const values: Item = {};
+  for (const status of STATUSES) {
+    const condition = CLAIMABLE_FROM[status];
+    if (condition === undefined || (condition === 'reprovision' && !reprovision)) continue;
+    values[`:c_${status}`] = status;
+    if (condition === 'lease-expired') {
+      clauses.push(
+        `(#status = :c_${status} AND (attribute_not_exists(leaseExpiresAt) OR leaseExpiresAt <= :now))`,
+      );
+    } else clauses.push(`#status = :c_${status}`);
+  }
+  return { expression: clauses.join(' OR '), values };
+}
+
+function claimLoss(
+  instanceId: string,
+  old: OldState,
+  attempt: { reason: ClaimReason; expected: number; now: Date },
+): ClaimResult {
+  if (old.status === undefined || old.generation === undefined) {
+    return { won: false, reason: 'missing', message: `${instanceId} has no record to claim` };
+  }
+  const lost = (reason: 'not-eligible' | 'held' | 'orphaned', message: string): ClaimResult => ({
+    won: false,
+    reason,
+    currentStatus: old.status,
+    currentGeneration: old.generation,
+    message: `${instanceId}: ${message}`,
+  });
+  if (old.status === 'ORPHANED')
+    return lost('orphaned', `is ORPHANED at g${old.generation}; it must be re-detected first`);
+  if (old.held && attempt.reason !== 'operator-retry')
+    return lost('held', 'is held (hold tag present); only operator-retry claims it');
+  if (old.status === 'RUNNING' && (old.generation !== attempt.expected || !leaseExpired(old, attempt.now))) {
+    return lost(
+      'not-eligible',
+      `already claimed by g${old.generation} (lease until ${old.leaseExpiresAt ?? 'unset'})`,
+    );
+  }
+  if (old.generation !== attempt.expected) {
+    return lost(
+      'not-eligible',
+      `expected g${attempt.expected} but the record is at g${old.generation} (${old.status})`,
+    );
+  }
+  return lost(
+    'not-eligible',
+    `${old.status} g${old.generation} is not claimable for reason '${attempt.reason}'`,
+  );
+}
+
+function leaseExpired(old: OldState, now: Date): boolean {
+  return old.leaseExpiresAt === undefined || old.leaseExpiresAt <= now.toISOString();
+}
+
+/** The few scalar fields a loss is explained with, read from the raw (marshalled) ALL_OLD item. */
+function readOld(item: Record<string, unknown> | undefined): OldState {
+  if (!item) return {};
+  const s = (name: string): string | undefined => {
+    const value = item[name] as { S?: string } | undefined;
+    return value?.S;
+  };
+  const n = (value: unknown): number | undefined => {
+    const raw = (value as { N?: string } | undefined)?.N;
+    return raw === undefined ? undefined : Number(raw);
+  };
+  const command = (item.activeCommand as { M?: Record<string, { S?: string }> } | undefined)?.M;
+  const playbooks = (item.playbooks as { L?: unknown[] } | undefined)?.L;
+  const status = s('status');
+  return {
+    ...(status !== undefined && (STATUSES as readonly string[]).includes(status)
+      ? { status: status as Status }
+      : {}),
+    ...(n(item.generation) === undefined ? {} : { generation: n(item.generation) }),
+    held: (item.held as { BOOL?: boolean } | undefined)?.BOOL === true,
+    ...(s('leaseExpiresAt') === undefined ? {} : { leaseExpiresAt: s('leaseExpiresAt') }),
+    ...(command?.taskToken?.S === undefined ? {} : { taskToken: command.taskToken.S }),
+    ...(playbooks === undefined ? {} : { playbookCount: playbooks.length }),
+  };
+}
+
+function toRecord(item: Item): InstanceRecord {
+  const record: Item = {};
+  for (const [key, value] of Object.entries(item)) if (!PLUMBING.has(key)) record[key] = value;
+  return record as unknown as InstanceRecord;
+}
+
+function toFleetEntry(item: Item): FleetEntry {
+  const entry: Item = { instanceId: item.pk };
+  for (const name of FLEET_INDEX.projectedAttributes) if (item[name] !== undefined) entry[name] = item[name];
+  return entry as unknown as FleetEntry;
+}
+
+function toHistoryEvent(item: Item): HistoryEvent {
+  const { pk: _pk, sk: _sk, [TTL_ATTRIBUTE]: _ttl, ...event } = item;
+  return event as unknown as HistoryEvent;
+}
+
+/** Plain data without `undefined` members (the marshaller refuses them unless told otherwise). */
+function plain<T>(value: T): T {
+  return JSON.parse(JSON.stringify(value)) as T;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

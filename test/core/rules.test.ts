@@ -1,0 +1,374 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  DEFAULT_RULE_DEFAULTS,
+  formatPath,
+  loadRulesFile,
+  PLAYBOOK_FILE_PATTERN,
+  parseRules,
+  RulesValidationError,
+} from '../../functions/core/rules.js';
+import { playbooksDir as shippedPlaybooks } from '../helpers/paths.js';
+
+let dir: string;
+
+beforeAll(() => {
+  // Prepare: a playbooks folder with two playbooks, a folder named like a playbook and two inventories.
+  dir = mkdtempSync(join(tmpdir(), 'autoprov-rules-'));
+  writeFileSync(join(dir, 'base.yml'), '- hosts: all\n  tasks: []\n');
+  mkdirSync(join(dir, 'web'));
+  writeFileSync(join(dir, 'web', 'site.yaml'), '- hosts: all\n  tasks: []\n');
+  mkdirSync(join(dir, 'dir.yml'));
+  mkdirSync(join(dir, 'inv'));
+  writeFileSync(join(dir, 'inv', 'good.ini'), '[web]\nmi-0a1b2c3d4e5f60711\n');
+  writeFileSync(join(dir, 'inv', 'bad.ini'), '[web]\nweb-x\n');
+});
+
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const parse = (text: string) => parseRules(text, { file: 'rules.yaml', playbooksDir: dir });
+
+/** The issues of the RulesValidationError that parsing `text` throws. */
+function issuesOf(text: string): { path: string; message: string }[] {
+  try {
+    parse(text);
+  } catch (error) {
+    if (!(error instanceof RulesValidationError)) throw error;
+    expect(error.issues.every((i) => i.file === 'rules.yaml')).toBe(true);
+    return error.issues.map(({ path, message }) => ({ path, message }));
+  }
+  throw new Error('expected a RulesValidationError, but the rules parsed');
+}
+
+describe('parseRules: valid files', () => {
+  it('fills every default for a minimal file', () => {
+    const config = parse('rules:\n  - name: base\n    playbooks: [base.yml]\n');
+
+    expect(config).toEqual({
+      optIn: { tagKey: 'autoprov:enabled', tagValue: 'true' },
+      hold: { tagKey: 'autoprov:hold', tagValue: 'true' },
+      groupsTag: 'autoprov:groups',
+      inventories: [],
+      defaults: {
+        maxAttempts: 3,
+        backoffSeconds: 60,
+        timeoutSeconds: 1800,
+        check: false,
+        reapplyOnChange: true,
+        agentWaitSeconds: 600,
+      },
+      rules: [
+        { name: 'base', match: { groups: [], vars: {} }, playbooks: [{ file: 'base.yml', extraVars: {} }] },
+      ],
+    });
+  });
+
+  it('reads every setting, both playbook forms, and coerces YAML scalars to strings', () => {
+    const config = parse(`
+optIn: { tagKey: provision, tagValue: "yes" }
+hold: { tagKey: paused }
+groupsTag: roles
+inventories: [inv/good.ini]
+defaults: { maxAttempts: 10, backoffSeconds: 0, timeoutSeconds: 172800, check: true, reapplyOnChange: false, agentWaitSeconds: 0 }
+rules:
+  - name: web
+    match:
+      groups: [webservers, canary]
+      vars: { port: 8080, enabled: true, env: [prod, 1, false], type: "t3.*" }
+    playbooks:
+      - base.yml
+      - { file: web/site.yaml, extraVars: { http_port: 8080, debug: false, path: /var/www, who: ops@example.com }, timeoutSeconds: 60 }
+    maxAttempts: 1
+    backoffSeconds: 86400
+    timeoutSeconds: 1
+    check: false
+  - name: everyone
+    playbooks: [base.yml]
+  - name: also-everyone
+    match:
+    playbooks: [base.yml]
+`);
+
+    expect(config.optIn).toEqual({ tagKey: 'provision', tagValue: 'yes' });
+    expect(config.hold).toEqual({ tagKey: 'paused', tagValue: 'true' });
+    expect(config.groupsTag).toBe('roles');
+    expect(config.inventories).toEqual(['inv/good.ini']);
+    expect(config.defaults).toEqual({
+      maxAttempts: 10,
+      backoffSeconds: 0,
+      timeoutSeconds: 172800,
+      check: true,
+      reapplyOnChange: false,
+      agentWaitSeconds: 0,
+    });
+    expect(config.rules[0]).toEqual({
+      name: 'web',
+      match: {
+        groups: ['webservers', 'canary'],
+        vars: { port: '8080', enabled: 'true', env: ['prod', '1', 'false'], type: 't3.*' },
+      },
+      playbooks: [
+        { file: 'base.yml', extraVars: {} },
+        {
+          file: 'web/site.yaml',
+          extraVars: { http_port: '8080', debug: 'false', path: '/var/www', who: 'ops@example.com' },
+          timeoutSeconds: 60,
+        },
+      ],
+      maxAttempts: 1,
+      backoffSeconds: 86400,
+      timeoutSeconds: 1,
+      check: false,
+    });
+    expect(config.rules[1]?.match).toEqual({ groups: [], vars: {} });
+    expect(config.rules[2]?.match).toEqual({ groups: [], vars: {} });
+  });
+
+  it('loads the shipped playbooks/rules.yaml', () => {
+    const config = loadRulesFile(join(shippedPlaybooks, 'rules.yaml'));
+
+    expect(config.rules.map((r) => r.name)).toEqual(['baseline', 'web', 'onprem-web']);
+    expect(config.inventories).toEqual(['inventory/onprem.ini']);
+    expect(config.defaults).toEqual(DEFAULT_RULE_DEFAULTS);
+    expect(config.rules[1]).toMatchObject({
+      match: {
+        groups: ['webservers'],
+        vars: { tag_Environment: ['production', 'staging'], ec2_instance_type: 't3.*' },
+      },
+      playbooks: [
+        {
+          file: 'webserver.yml',
+          extraVars: { http_port: '80', site_title: 'Storefront' },
+          timeoutSeconds: 900,
+        },
+      ],
+      maxAttempts: 5,
+    });
+  });
+});
+
+describe('parseRules: invalid files', () => {
+  it('collects every issue in one error, in document order, with paths and lines', () => {
+    const issues = issuesOf(`
+optIn: { tagKey: "", tagvalue: x }
+groupsTag: 5
+inventories: [inv/bad.ini, inv/missing.ini, /etc/hosts]
+defaults: { maxAttempts: 0, backoffSeconds: -1, timeoutSeconds: 2.5, check: "yes", agentWaitSeconds: 100000, extra: 1 }
+rules:
+  - name: a
+    mach: {}
+    playbooks: [base.yml, "../x.yml", "/abs.yml", "x y.yml", "missing.yml", dir.yml, "(p).yml", 5, notes.txt]
+  - name: a
+    match: { groups: web, vars: { a: [], b: null } }
+    playbooks:
+      - { file: base.yml, extraVars: { "bad-key": ok, good: "$(reboot)", sp: "a b" }, timeoutSeconds: 0, foo: 1 }
+      - { extraVars: {} }
+  - name: "  "
+    playbooks: []
+    maxAttempts: 11
+  - playbooks: base.yml
+`);
+
+    expect(issues).toEqual([
+      { path: 'optIn.tagKey', message: 'tag key must not be empty (line 2)' },
+      { path: 'optIn.tagvalue', message: 'unknown key (allowed keys: tagKey, tagValue) (line 2)' },
+      { path: 'groupsTag', message: 'expected a tag key (line 3)' },
+      {
+        path: 'inventories[0]',
+        message: `invalid inventory: ${join(dir, 'inv/bad.ini')}:2: host "web-x" has no instance id: its name is not an EC2 instance id (i-…) or SSM managed node id (mi-…) and it has no ssm_instance_id var; add ssm_instance_id=mi-… (or i-…) to the host line (line 4)`,
+      },
+      { path: 'inventories[1]', message: `inventory "inv/missing.ini" does not exist under ${dir} (line 4)` },
+      {
+        path: 'inventories[2]',
+        message: '"/etc/hosts" must be a path relative to the playbooks folder, without ".." (line 4)',
+      },
+      { path: 'defaults.maxAttempts', message: 'expected a whole number from 1 to 10 (line 5)' },
+      { path: 'defaults.backoffSeconds', message: 'expected a whole number from 0 to 86400 (line 5)' },
+      { path: 'defaults.timeoutSeconds', message: 'expected a whole number from 1 to 172800 (line 5)' },
+      { path: 'defaults.check', message: 'expected true or false (line 5)' },
+      { path: 'defaults.agentWaitSeconds', message: 'expected a whole number from 0 to 86400 (line 5)' },
+      {
+        path: 'defaults.extra',
+        message:
+          'unknown key (allowed keys: maxAttempts, backoffSeconds, timeoutSeconds, check, reapplyOnChange, agentWaitSeconds) (line 5)',
+      },
+      {
+        path: 'rules[0].mach',
+        message:
+          'unknown key (allowed keys: name, match, playbooks, maxAttempts, backoffSeconds, timeoutSeconds, check) (line 8)',
+      },
+      {
+        path: 'rules[0].playbooks[1]',
+        message: '"../x.yml" must be a path relative to the playbooks folder, without ".." (line 9)',
+      },
+      {
+        path: 'rules[0].playbooks[2]',
+        message: '"/abs.yml" must be a path relative to the playbooks folder, without ".." (line 9)',
+      },
+      {
+        path: 'rules[0].playbooks[3]',
+        message:
+          '"x y.yml" is not an acceptable PlaybookFile: use letters, digits, _ . - and / only, ending in .yml or .yaml (line 9)',
+      },
+      {
+        path: 'rules[0].playbooks[4]',
+        message: `playbook "missing.yml" does not exist under ${dir} (line 9)`,
+      },
+      { path: 'rules[0].playbooks[5]', message: `playbook "dir.yml" does not exist under ${dir} (line 9)` },
+      {
+        path: 'rules[0].playbooks[6]',
+        message:
+          '"(p).yml" is not an acceptable PlaybookFile: use letters, digits, _ . - and / only, ending in .yml or .yaml (line 9)',
+      },
+      {
+        path: 'rules[0].playbooks[7]',
+        message: 'expected a playbook file name or { file, extraVars, timeoutSeconds } (line 9)',
+      },
+      {
+        path: 'rules[0].playbooks[8]',
+        message:
+          '"notes.txt" is not an acceptable PlaybookFile: use letters, digits, _ . - and / only, ending in .yml or .yaml (line 9)',
+      },
+      { path: 'rules[1].name', message: 'duplicate rule name "a" (also rules[0]) (line 10)' },
+      {
+        path: 'rules[1].match.groups',
+        message: 'expected a list of group names, e.g. [webservers] (line 11)',
+      },
+      { path: 'rules[1].match.vars.a', message: 'a list of alternatives must not be empty (line 11)' },
+      {
+        path: 'rules[1].match.vars.b',
+        message: 'expected a value, a glob (* ?) or a list of alternatives (line 11)',
+      },
+      {
+        path: 'rules[1].playbooks[0].extraVars["bad-key"]',
+        message:
+          'extra var names must start with a letter or _ and contain only letters, digits and _ (line 13)',
+      },
+      {
+        path: 'rules[1].playbooks[0].extraVars.good',
+        message:
+          'value cannot be sent safely: only letters, digits and _ . , / @ % + = - are allowed, up to 1024 characters (ExtraVariables is pasted into a root shell command) (line 13)',
+      },
+      {
+        path: 'rules[1].playbooks[0].extraVars.sp',
+        message:
+          'value cannot be sent safely: only letters, digits and _ . , / @ % + = - are allowed, up to 1024 characters (ExtraVariables is pasted into a root shell command) (line 13)',
+      },
+      {
+        path: 'rules[1].playbooks[0].timeoutSeconds',
+        message: 'expected a whole number from 1 to 172800 (line 13)',
+      },
+      {
+        path: 'rules[1].playbooks[0].foo',
+        message: 'unknown key (allowed keys: file, extraVars, timeoutSeconds) (line 13)',
+      },
+      { path: 'rules[1].playbooks[1].file', message: 'required (expected string) (line 14)' },
+      { path: 'rules[2].name', message: 'rule name must not be empty (line 15)' },
+      { path: 'rules[2].playbooks', message: 'a rule needs at least one playbook (line 16)' },
+      { path: 'rules[2].maxAttempts', message: 'expected a whole number from 1 to 10 (line 17)' },
+      { path: 'rules[3].name', message: 'every rule needs a name (line 18)' },
+      { path: 'rules[3].playbooks', message: 'expected a list of playbooks, e.g. [baseline.yml] (line 18)' },
+    ]);
+  });
+
+  it('formats the error message as one "<file>: <path>: <reason>" line per issue', () => {
+    const text = 'rules:\n  - name: a\n    playbooks: [nope.yml]\n    maxAttempts: 0\n';
+
+    expect(() => parse(text)).toThrow(
+      `rules.yaml is invalid (2 issues):\n` +
+        `  rules.yaml: rules[0].playbooks[0]: playbook "nope.yml" does not exist under ${dir} (line 3)\n` +
+        '  rules.yaml: rules[0].maxAttempts: expected a whole number from 1 to 10 (line 4)',
+    );
+  });
+
+  it('reports the path of a bad playbook file in the object form', () => {
+    expect(issuesOf('rules:\n  - name: a\n    playbooks:\n      - file: nope.yml\n')).toEqual([
+      {
+        path: 'rules[0].playbooks[0].file',
+        message: `playbook "nope.yml" does not exist under ${dir} (line 4)`,
+      },
+    ]);
+  });
+
+  it('rejects a value that is too long to send, and an extra var value that is not a scalar', () => {
+    const long = 'a'.repeat(1025);
+    const issues = issuesOf(
+      `rules:\n  - name: a\n    playbooks:\n      - { file: base.yml, extraVars: { ok: "${'a'.repeat(1024)}", big: ${long}, list: [1] } }\n`,
+    );
+
+    expect(issues.map((i) => i.path)).toEqual([
+      'rules[0].playbooks[0].extraVars.big',
+      'rules[0].playbooks[0].extraVars.list',
+    ]);
+    expect(issues[1]?.message).toBe('expected a string (or a number/boolean) (line 4)');
+  });
+
+  it('reports YAML syntax errors with line and column', () => {
+    expect(issuesOf('rules: [a: b: c]\nfoo: [')).toEqual([
+      {
+        path: 'line 1, column 12',
+        message: 'YAML syntax error: Block collections are not allowed within flow collections',
+      },
+      {
+        path: 'line 2, column 7',
+        message:
+          'YAML syntax error: Flow sequence in block collection must be sufficiently indented and end with a ]',
+      },
+    ]);
+    expect(issuesOf('rules: []\nrules: []\n')).toEqual([
+      { path: 'line 2, column 1', message: 'YAML syntax error: Map keys must be unique' },
+    ]);
+  });
+
+  it.each([
+    ['', [{ path: '(root)', message: 'the file is empty; it needs at least a `rules:` list' }]],
+    [
+      '# only a comment\n',
+      [{ path: '(root)', message: 'the file is empty; it needs at least a `rules:` list' }],
+    ],
+    ['rules: []\n', [{ path: 'rules', message: 'at least one rule is required (line 1)' }]],
+    ['[]\n', [{ path: '(root)', message: 'expected a mapping with a `rules:` list (line 1)' }]],
+    ['optIn: {}\n', [{ path: 'rules', message: 'expected a list of rules (line 1)' }]],
+    [
+      'rules: [7]\n',
+      [{ path: 'rules[0]', message: 'expected a rule mapping { name, match, playbooks, … } (line 1)' }],
+    ],
+  ])('rejects %j', (text, expected) => {
+    expect(issuesOf(text)).toEqual(expected);
+  });
+
+  it('loadRulesFile explains a missing file', () => {
+    expect(() => loadRulesFile(join(dir, 'absent', 'rules.yaml'))).toThrow(
+      `${join(dir, 'absent', 'rules.yaml')}: (root): file not found; create playbooks/rules.yaml (see the sample in the repository)`,
+    );
+  });
+
+  it('loadRulesFile resolves playbooks next to the rules file', () => {
+    const file = join(dir, 'rules.yaml');
+    writeFileSync(file, 'rules:\n  - name: a\n    playbooks: [web/site.yaml]\n');
+
+    expect(loadRulesFile(file).rules[0]?.playbooks).toEqual([{ file: 'web/site.yaml', extraVars: {} }]);
+  });
+});
+
+describe('helpers', () => {
+  it('formats issue paths', () => {
+    expect(formatPath([])).toBe('(root)');
+    expect(formatPath(['rules', 2, 'playbooks', 0, 'file'])).toBe('rules[2].playbooks[0].file');
+    expect(formatPath(['rules', 0, 'extraVars', 'a-b'])).toBe('rules[0].extraVars["a-b"]');
+  });
+
+  it('accepts only PlaybookFile names that the SSM document accepts, anchored', () => {
+    const documentPattern = /[(a-z_A-Z0-9\-.)/]+(.yml|.yaml)$/;
+    for (const ok of ['a.yml', 'dir/sub/b-c_d.1.yaml', 'X.yml']) {
+      expect(PLAYBOOK_FILE_PATTERN.test(ok)).toBe(true);
+      expect(documentPattern.test(ok)).toBe(true);
+    }
+    // The document's own pattern is unanchored at the start: it accepts these; we do not.
+    for (const bad of ['a b.yml', '$(x).yml', 'a;b.yml', 'ayml', 'a.yml.txt', 'a.yml\n', '`x`.yml']) {
+      expect(PLAYBOOK_FILE_PATTERN.test(bad)).toBe(false);
+    }
+  });
+});

