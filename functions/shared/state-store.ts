@@ -231,7 +231,7 @@ export class StateStore implements StateStoreApi {
           UpdateExpression:
             'SET #status = :running, generation = :next, leaseExpiresAt = :lease, dueAt = :lease, ' +
             'executionName = :name, updatedAt = :now REMOVE activeCommand, playbooks, #reason',
-          ConditionExpression: `attribute_exists(pk)${heldClause} AND (${eligibility.expression})`,
+          ConditionExpression: `attribute_exists(pk) AND generation = :expected${heldClause} AND (${eligibility.expression})`,
           ExpressionAttributeNames: { '#status': 'status', '#reason': 'reason' },
           ExpressionAttributeValues: {
             ...eligibility.values,

@@ -1,0 +1,79 @@
+// Sweep λ (EventBridge Scheduler, every few minutes): reconcile EC2 + the static inventory against
+// the state table (run-sweep.ts). One structured summary per sweep, logged and emitted as CloudWatch
+// metrics (Powertools EMF), so "what did the last sweep do" is one log line and one dashboard.
+import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import { loadBundle } from '../core/bundle.js';
+import { clients } from '../shared/clients.js';
+import { getNumberFromEnv, getStringFromEnv } from '../shared/config.js';
+import { logger } from '../shared/logger.js';
+import { StateStore } from '../shared/state-store.js';
+import { runSweep, type SweepDeps, type SweepSummary } from './run-sweep.js';
+
+const tableName = getStringFromEnv('TABLE_NAME');
+const stateMachineArn = getStringFromEnv('STATE_MACHINE_ARN');
+const notifierFunctionName = getStringFromEnv('NOTIFIER_FUNCTION_NAME');
+const leaseSeconds = getNumberFromEnv('LEASE_SECONDS', 7200);
+const historyDays = getNumberFromEnv('HISTORY_DAYS', 90);
+const concurrency = getNumberFromEnv('SWEEP_CONCURRENCY', 10);
+const bundle = loadBundle();
+
+const metrics = new Metrics({
+  namespace: getStringFromEnv('POWERTOOLS_METRICS_NAMESPACE', 'AnsibleAutoProvisioner'),
+  serviceName: 'sweep',
+});
+
+// arn:aws:states:<region>:<account>:stateMachine:<name> — records carry account and region (DESIGN §10).
+const [, , , region, accountId] = stateMachineArn.split(':');
+const store = new StateStore({
+  doc: clients.dynamo(),
+  tableName,
+  historyDays,
+  ...(accountId ? { accountId } : {}),
+  ...(region ? { region } : {}),
+});
+
+const deps: SweepDeps = {
+  store,
+  ec2: clients.ec2(),
+  sfn: clients.sfn(),
+  lambda: clients.lambda(),
+  bundle,
+  stateMachineArn,
+  notifierFunctionName,
+  leaseSeconds,
+  concurrency,
+  actor: 'sweep',
+  now: () => new Date(),
+  logger,
+};
+
+/** Counters of the summary, as metric name → value. */
+export function sweepMetrics(summary: SweepSummary): Record<string, number> {
+  return {
+    SweepFoundEc2: summary.found.ec2,
+    SweepFoundInventory: summary.found.inventory,
+    SweepKnown: summary.found.known,
+    SweepNew: summary.new,
+    SweepDue: summary.due,
+    SweepReclaimed: summary.reclaimed,
+    SweepReprovisioned: summary.reprovisioned,
+    SweepLeaseExtended: summary.leaseExtended,
+    SweepRevived: summary.revived,
+    SweepOrphaned: summary.orphaned,
+    SweepHeld: summary.held,
+    SweepUpdated: summary.updated,
+    SweepStarted: summary.started,
+    SweepClaimsLost: summary.claimsLost,
+    SweepErrors: summary.errors,
+  };
+}
+
+export const handler = async (): Promise<SweepSummary> => {
+  const summary = await runSweep(deps);
+  logger.info('Sweep summary', { summary });
+  for (const [name, value] of Object.entries(sweepMetrics(summary)))
+    metrics.addMetric(name, MetricUnit.Count, value);
+  metrics.addMetric('SweepDuration', MetricUnit.Milliseconds, summary.durationMs);
+  metrics.publishStoredMetrics();
+  return summary;
+};

@@ -1,0 +1,31 @@
+// The sweep's EC2 source: every opted-in instance that still exists, in pages of 1,000 (the
+// DescribeInstances maximum), so 10,000 instances cost 10 calls (DESIGN §8 budget).
+import { DescribeInstancesCommand, type EC2Client, type Instance } from '@aws-sdk/client-ec2';
+import { LIVE_EC2_STATES } from '../core/reconcile.js';
+import type { TagSelector } from '../core/types.js';
+
+export async function listOptedInInstances(
+  ec2: Pick<EC2Client, 'send'>,
+  optIn: TagSelector,
+): Promise<{ instances: Instance[]; pages: number }> {
+  const instances: Instance[] = [];
+  let pages = 0;
+  let nextToken: string | undefined;
+  do {
+    const page = await ec2.send(
+      new DescribeInstancesCommand({
+        Filters: [
+          { Name: `tag:${optIn.tagKey}`, Values: [optIn.tagValue] },
+          // Stopped instances still exist: they must not be taken for vanished.
+          { Name: 'instance-state-name', Values: [...LIVE_EC2_STATES] },
+        ],
+        MaxResults: 1000,
+        NextToken: nextToken,
+      }),
+    );
+    pages += 1;
+    for (const reservation of page.Reservations ?? []) instances.push(...(reservation.Instances ?? []));
+    nextToken = page.NextToken || undefined;
+  } while (nextToken);
+  return { instances, pages };
+}
