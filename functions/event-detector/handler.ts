@@ -1,7 +1,7 @@
 // Event detector λ (EventBridge): EC2 state changes and instance tag changes → record, claim, start.
 // Validates the event first (a malformed one throws InvalidInputError before any read or write and
 // goes to the DLQ), then hands it to detect.ts. Configuration and clients are read once per cold start.
-import { loadBundle } from '../core/bundle.js';
+import { loadBundle } from '../core/bundle-file.js';
 import { clients } from '../shared/clients.js';
 import { getNumberFromEnv, getStringFromEnv } from '../shared/config.js';
 import { logger } from '../shared/logger.js';

@@ -2,7 +2,7 @@
 // the state table (run-sweep.ts). One structured summary per sweep, logged and emitted as CloudWatch
 // metrics (Powertools EMF), so "what did the last sweep do" is one log line and one dashboard.
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
-import { loadBundle } from '../core/bundle.js';
+import { loadBundle } from '../core/bundle-file.js';
 import { clients } from '../shared/clients.js';
 import { getNumberFromEnv, getStringFromEnv } from '../shared/config.js';
 import { logger } from '../shared/logger.js';

@@ -1,0 +1,194 @@
+// What both callback paths (status event, timed-out wait) share: reading a finished invocation,
+// recording its result on the instance (fenced) with its history event, and answering the workflow.
+
+import { type SendTaskFailureCommand, SendTaskSuccessCommand, type SFNClient } from '@aws-sdk/client-sfn';
+import { GetCommandInvocationCommand, type SSMClient } from '@aws-sdk/client-ssm';
+import type { PlaybookRunStatus } from '../core/types.js';
+import { isTransientAwsError, TransientError } from '../shared/errors.js';
+import type { DebugLogger } from '../shared/logger.js';
+import type { ActiveCommand, InstanceRecord, StateStoreApi } from '../shared/state-store-api.js';
+import { type CommandResult, executionNameOf } from '../shared/workflow-contract.js';
+import { failureCause, outputTail, runStatusOf } from './command-status.js';
+import { commandLogUrl } from './log-url.js';
+
+export interface CallbackSettings {
+  readonly region: string;
+  readonly outputLogGroup: string;
+}
+
+export interface CallbackDeps {
+  readonly store: Pick<StateStoreApi, 'getInstance' | 'recordPlaybookResult' | 'appendHistory'>;
+  readonly ssm: Pick<SSMClient, 'send'>;
+  readonly sfn: Pick<SFNClient, 'send'>;
+  readonly settings: CallbackSettings;
+  readonly now: () => Date;
+  readonly logger: DebugLogger;
+}
+
+/** How one command invocation ended. */
+export interface CommandEnd {
+  readonly commandId: string;
+  /** SSM's own status text, as reported. */
+  readonly ssmStatus: string;
+  readonly status: PlaybookRunStatus;
+  readonly exitCode?: number;
+  readonly outputTail?: string;
+}
+
+export interface Invocation {
+  readonly status: string;
+  readonly statusDetails?: string;
+  readonly exitCode?: number;
+  readonly outputTail: string;
+}
+
+function errorName(error: unknown): string {
+  return error instanceof Error ? error.name : 'Error';
+}
+
+/** GetCommandInvocation, transient errors (including "not visible yet") mapped to TransientError. */
+export async function readInvocation(
+  ssm: Pick<SSMClient, 'send'>,
+  commandId: string,
+  instanceId: string,
+): Promise<Invocation> {
+  try {
+    const output = await ssm.send(
+      new GetCommandInvocationCommand({ CommandId: commandId, InstanceId: instanceId }),
+    );
+    return {
+      status: output.Status ?? 'Failed',
+      ...(output.StatusDetails ? { statusDetails: output.StatusDetails } : {}),
+      // -1 means the document never ran a step: no exit code to report.
+      ...(output.ResponseCode !== undefined && output.ResponseCode >= 0
+        ? { exitCode: output.ResponseCode }
+        : {}),
+      outputTail: outputTail(output.StandardOutputContent, output.StandardErrorContent),
+    };
+  } catch (error) {
+    if (isTransientAwsError(error)) {
+      throw new TransientError(
+        `GetCommandInvocation ${commandId} on ${instanceId} failed transiently (${errorName(error)}); retry.`,
+        { cause: error },
+      );
+    }
+    throw error;
+  }
+}
+
+export function commandEndOf(commandId: string, invocation: Invocation): CommandEnd {
+  return {
+    commandId,
+    ssmStatus: invocation.status,
+    status: runStatusOf(invocation.status, invocation.statusDetails),
+    ...(invocation.exitCode !== undefined ? { exitCode: invocation.exitCode } : {}),
+    ...(invocation.outputTail ? { outputTail: invocation.outputTail } : {}),
+  };
+}
+
+export function logUrlOf(settings: CallbackSettings, commandId: string, instanceId: string): string {
+  return commandLogUrl({ region: settings.region, logGroup: settings.outputLogGroup, commandId, instanceId });
+}
+
+export function commandResultOf(end: CommandEnd, logUrl: string): CommandResult {
+  return { commandId: end.commandId, status: 'Success', exitCode: end.exitCode ?? 0, logUrl };
+}
+
+export function failureCauseOf(end: CommandEnd, logUrl: string): string {
+  return failureCause({
+    commandId: end.commandId,
+    status: end.ssmStatus,
+    ...(end.exitCode !== undefined ? { exitCode: end.exitCode } : {}),
+    ...(end.outputTail ? { outputTail: end.outputTail } : {}),
+    logUrl,
+  });
+}
+
+/**
+ * Records the end of the active command: the playbook's result (fenced on the record's generation,
+ * which also clears the active command) and a PLAYBOOK_SUCCEEDED/FAILED history event. The
+ * ensure-Ansible step has no playbook slot: only its history event is written.
+ */
+export async function recordCommandEnd(
+  record: InstanceRecord,
+  active: ActiveCommand,
+  end: CommandEnd,
+  deps: Pick<CallbackDeps, 'store' | 'settings' | 'now'>,
+): Promise<{ ok: true; logUrl: string } | { ok: false; message: string }> {
+  const { instanceId, generation } = record;
+  const now = deps.now();
+  const logUrl = logUrlOf(deps.settings, end.commandId, instanceId);
+  const index = active.playbookIndex ?? -1;
+  const label =
+    active.kind === 'playbook' ? (record.playbooks?.[index]?.file ?? `playbook #${index}`) : active.kind;
+  if (active.kind === 'playbook') {
+    const written = await deps.store.recordPlaybookResult(
+      instanceId,
+      generation,
+      index,
+      {
+        file: label,
+        status: end.status,
+        attempts: active.attempt,
+        commandId: end.commandId,
+        ...(end.exitCode !== undefined ? { exitCode: end.exitCode } : {}),
+        ...(active.sentAt ? { startedAt: active.sentAt } : {}),
+        endedAt: now.toISOString(),
+        ...(end.outputTail ? { outputTail: end.outputTail } : {}),
+        logUrl,
+      },
+      now,
+    );
+    if (!written.ok) return { ok: false, message: written.message };
+  }
+  const succeeded = end.status === 'Success';
+  await deps.store.appendHistory({
+    instanceId,
+    type: succeeded ? 'PLAYBOOK_SUCCEEDED' : 'PLAYBOOK_FAILED',
+    at: now.toISOString(),
+    actor: `workflow:${record.executionName ?? executionNameOf(instanceId, generation)}`,
+    generation,
+    ...(succeeded
+      ? {}
+      : { reason: `${end.ssmStatus}${end.exitCode !== undefined ? ` (exit code ${end.exitCode})` : ''}` }),
+    details: {
+      kind: active.kind,
+      playbook: label,
+      attempt: active.attempt,
+      commandId: end.commandId,
+      status: end.status,
+      ...(end.exitCode !== undefined ? { exitCode: end.exitCode } : {}),
+    },
+  });
+  return { ok: true, logUrl };
+}
+
+const WORKFLOW_GONE = new Set(['TaskTimedOut', 'TaskDoesNotExist', 'InvalidToken']);
+
+/**
+ * SendTaskSuccess/Failure. False when the workflow no longer waits on this token (its wait timed
+ * out, it was stopped or retried): nothing to do then. Transient errors become TransientError.
+ */
+export async function answerWorkflow(
+  deps: Pick<CallbackDeps, 'sfn' | 'logger'>,
+  command: SendTaskSuccessCommand | SendTaskFailureCommand,
+): Promise<boolean> {
+  try {
+    // Two sends, not one: the SDK's overloads cannot take a union of commands.
+    if (command instanceof SendTaskSuccessCommand) await deps.sfn.send(command);
+    else await deps.sfn.send(command);
+    return true;
+  } catch (error) {
+    const name = errorName(error);
+    if (WORKFLOW_GONE.has(name)) {
+      deps.logger.info('The workflow no longer waits on this task token', { error: name });
+      return false;
+    }
+    if (isTransientAwsError(error)) {
+      throw new TransientError(`callback: answering the workflow failed transiently (${name}).`, {
+        cause: error,
+      });
+    }
+    throw error;
+  }
+}

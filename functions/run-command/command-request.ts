@@ -1,0 +1,118 @@
+// What one SendCommand looks like for a workflow step: which document, which parameters, where
+// the output goes. Pure: the playbook is re-derived from the record's facts and the deployed
+// bundle, so no var value ever travels through the workflow (and the console).
+import type { SendCommandCommandInput } from '@aws-sdk/client-ssm';
+import { matchRules } from '../core/matcher.js';
+import { buildApplyPlaybooksParameters, type VarAdjustment } from '../core/ssm-parameters.js';
+import type { PlannedPlaybook, RulesBundle } from '../core/types.js';
+import { InvalidInputError } from '../shared/errors.js';
+import type { InstanceRecord } from '../shared/state-store-api.js';
+import { executionNameOf, type RunCommandInput } from '../shared/workflow-contract.js';
+
+export interface RunCommandSettings {
+  /** https URL of the playbooks bundle zip. */
+  readonly bundleUrl: string;
+  readonly applyDocument: string;
+  readonly ansibleInstallDocument: string;
+  readonly installDependencies: boolean;
+  readonly outputLogGroup: string;
+  readonly outputBucket: string;
+}
+
+/**
+ * SendCommand's own TimeoutSeconds is the *delivery* timeout: how long SSM may wait for the agent
+ * to pick the command up. The agent was just seen Online, so a command not started within 5 minutes
+ * will not start; failing then (status TimedOut) lets the retry budget act well before the
+ * callback wait's own timeout. The run time limit is the document's TimeoutSeconds parameter.
+ */
+export const DELIVERY_TIMEOUT_SECONDS = 300;
+/** SendCommand's Comment is limited to 100 characters. */
+export const MAX_COMMENT_LENGTH = 100;
+
+export interface CommandRequest {
+  readonly command: SendCommandCommandInput;
+  /** The playbook file, or `ensure-ansible`: what the history and the comment name. */
+  readonly label: string;
+  readonly adjustments: readonly VarAdjustment[];
+}
+
+/** The playbook planned at `index`, recomputed from the record's facts, checked against the recorded plan. */
+export function plannedPlaybookAt(
+  record: InstanceRecord,
+  bundle: RulesBundle,
+  index: number,
+): PlannedPlaybook {
+  const recorded = record.playbooks?.[index];
+  if (!recorded) {
+    throw new InvalidInputError(
+      `run-command: ${record.instanceId} has no planned playbook at index ${index} ` +
+        `(the record lists ${record.playbooks?.length ?? 0}); the workflow input does not match the match step's plan.`,
+    );
+  }
+  const planned = matchRules(bundle.config, record.facts).playbooks[index];
+  if (planned?.file !== recorded.file) {
+    throw new InvalidInputError(
+      `run-command: ${record.instanceId} playbook ${index} is ${recorded.file} in the record but ` +
+        `${planned?.file ?? 'absent'} in the deployed rules bundle: the rules or the host's facts changed ` +
+        'during this execution. The next sweep re-provisions the instance with the new plan.',
+    );
+  }
+  return planned;
+}
+
+function comment(executionName: string, label: string, attempt: number): string {
+  return `${executionName} ${label} attempt ${attempt}`.slice(0, MAX_COMMENT_LENGTH);
+}
+
+export function buildCommandRequest(
+  input: RunCommandInput,
+  record: InstanceRecord | undefined,
+  bundle: RulesBundle,
+  settings: RunCommandSettings,
+): CommandRequest {
+  const executionName = executionNameOf(input.instanceId, input.generation);
+  const common = {
+    InstanceIds: [input.instanceId],
+    TimeoutSeconds: DELIVERY_TIMEOUT_SECONDS,
+    CloudWatchOutputConfig: {
+      CloudWatchOutputEnabled: true,
+      CloudWatchLogGroupName: settings.outputLogGroup,
+    },
+    OutputS3BucketName: settings.outputBucket,
+    OutputS3KeyPrefix: `commands/${executionName}`,
+  };
+  if (input.kind === 'ensure-ansible') {
+    const label = 'ensure-ansible';
+    return {
+      command: {
+        ...common,
+        DocumentName: settings.ansibleInstallDocument,
+        Comment: comment(executionName, label, input.attempt),
+      },
+      label,
+      adjustments: [],
+    };
+  }
+  if (!record) {
+    throw new InvalidInputError(
+      `run-command: ${input.instanceId} has no state record to take its facts from.`,
+    );
+  }
+  const playbook = plannedPlaybookAt(record, bundle, input.playbookIndex ?? -1);
+  const { parameters, adjustments } = buildApplyPlaybooksParameters({
+    bundleUrl: settings.bundleUrl,
+    playbook,
+    hostVars: record.facts.vars,
+    installDependencies: settings.installDependencies,
+  });
+  return {
+    command: {
+      ...common,
+      DocumentName: settings.applyDocument,
+      Parameters: parameters,
+      Comment: comment(executionName, playbook.file, input.attempt),
+    },
+    label: playbook.file,
+    adjustments,
+  };
+}

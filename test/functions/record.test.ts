@@ -1,0 +1,367 @@
+import { afterEach, describe, expect, inject, it, vi } from 'vitest';
+import type { HostFacts } from '../../functions/core/types.js';
+import { recordOutcome } from '../../functions/record/record-outcome.js';
+import type { DebugLogger } from '../../functions/shared/logger.js';
+import type { PlaybookRecord } from '../../functions/shared/state-store-api.js';
+import { createTestTable } from '../helpers/ddb.js';
+import { FakeStateStore } from '../helpers/fake-store.js';
+
+const INSTANCE = 'i-0aaaaaaaaaaaaaaa1';
+const NOW = new Date('2025-01-02T03:04:05.000Z');
+const FINGERPRINT = 'f'.repeat(64);
+const quiet: DebugLogger = { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} };
+
+const facts: HostFacts = {
+  instanceId: INSTANCE,
+  source: 'ec2',
+  name: 'db-01',
+  tags: {},
+  groups: ['all'],
+  vars: {},
+};
+
+const ok = (file: string): PlaybookRecord => ({
+  file,
+  status: 'Success',
+  attempts: 1,
+  commandId: `c-${file}`,
+});
+const pending = (file: string): PlaybookRecord => ({ file, status: 'Pending', attempts: 0 });
+
+function seed(store: FakeStateStore, playbooks: PlaybookRecord[], generation = 7) {
+  store.seed({
+    instanceId: INSTANCE,
+    facts,
+    status: 'RUNNING',
+    generation,
+    leaseExpiresAt: '2025-01-02T04:00:00.000Z',
+    fingerprint: FINGERPRINT,
+    playbooks,
+  });
+}
+
+const deps = (store: FakeStateStore) => ({ store, now: () => NOW, logger: quiet });
+
+describe('recordOutcome', () => {
+  it('records SUCCESS with the fingerprint as the last success, and asks to notify', async () => {
+    // Prepare
+    const store = new FakeStateStore();
+    seed(store, [ok('a.yml'), ok('b.yml')]);
+
+    // Act
+    const output = await recordOutcome({ instanceId: INSTANCE, generation: 7 }, deps(store));
+
+    // Assess
+    expect(output).toEqual({ instanceId: INSTANCE, generation: 7, status: 'SUCCESS', notify: true });
+    const record = store.peek(INSTANCE);
+    expect(record).toMatchObject({
+      status: 'SUCCESS',
+      lastSuccessFingerprint: FINGERPRINT,
+      lastRunAt: NOW.toISOString(),
+    });
+    expect(record?.leaseExpiresAt).toBeUndefined();
+    expect(store.history).toEqual([
+      {
+        instanceId: INSTANCE,
+        type: 'RECORDED',
+        at: NOW.toISOString(),
+        actor: `workflow:${INSTANCE}-g7`,
+        generation: 7,
+        details: {
+          status: 'SUCCESS',
+          playbooks: [
+            { file: 'a.yml', status: 'Success', attempts: 1 },
+            { file: 'b.yml', status: 'Success', attempts: 1 },
+          ],
+        },
+      },
+    ]);
+  });
+
+  it('records PARTIAL when a later playbook failed for good, naming it in the reason', async () => {
+    const store = new FakeStateStore();
+    seed(store, [
+      ok('a.yml'),
+      { file: 'b.yml', status: 'Failed', attempts: 3, exitCode: 2 },
+      pending('c.yml'),
+    ]);
+
+    const output = await recordOutcome({ instanceId: INSTANCE, generation: 7 }, deps(store));
+
+    expect(output.status).toBe('PARTIAL');
+    expect(store.peek(INSTANCE)).toMatchObject({
+      status: 'PARTIAL',
+      reason: 'b.yml ended Failed after 3 attempts',
+    });
+    expect(store.peek(INSTANCE)?.lastSuccessFingerprint).toBeUndefined();
+  });
+
+  it('records FAILED when the first playbook failed', async () => {
+    const store = new FakeStateStore();
+    seed(store, [{ file: 'a.yml', status: 'TimedOut', attempts: 1 }, pending('b.yml')]);
+
+    const output = await recordOutcome({ instanceId: INSTANCE, generation: 7 }, deps(store));
+
+    expect(output).toMatchObject({ status: 'FAILED', notify: true });
+    expect(store.peek(INSTANCE)?.reason).toBe('a.yml ended TimedOut after 1 attempt');
+  });
+
+  it('records an interrupted run as FAILED with the workflow reason and the truncated cause', async () => {
+    const store = new FakeStateStore();
+    seed(store, [ok('a.yml'), pending('b.yml')]);
+    const cause = `Traceback ${'x'.repeat(5000)}`;
+
+    const output = await recordOutcome(
+      {
+        instanceId: INSTANCE,
+        generation: 7,
+        status: 'FAILED',
+        reason: 'SSM agent not Online within 600 s',
+        error: { Error: 'AgentNotOnline', Cause: cause },
+      },
+      deps(store),
+    );
+
+    expect(output.status).toBe('FAILED');
+    const reason = store.peek(INSTANCE)?.reason ?? '';
+    expect(reason.startsWith('SSM agent not Online within 600 s (AgentNotOnline: Traceback xxx')).toBe(true);
+    expect(reason.length).toBeLessThan(1100);
+    expect(store.history[0]).toMatchObject({
+      type: 'RECORDED',
+      reason,
+      details: { status: 'FAILED', error: 'AgentNotOnline' },
+    });
+  });
+
+  it('records FAILED, not SKIPPED, when a caught error ended the run before anything was planned', async () => {
+    const store = new FakeStateStore();
+    store.seed({ instanceId: INSTANCE, facts, status: 'RUNNING', generation: 7 });
+
+    const output = await recordOutcome(
+      { instanceId: INSTANCE, generation: 7, error: { Error: 'Lambda.Unknown', Cause: 'match crashed' } },
+      deps(store),
+    );
+
+    expect(output).toEqual({ instanceId: INSTANCE, generation: 7, status: 'FAILED', notify: true });
+    expect(store.peek(INSTANCE)).toMatchObject({ status: 'FAILED', reason: 'Lambda.Unknown: match crashed' });
+  });
+
+  it('records PARTIAL with the caught error when the failure path is taken after a playbook failed for good', async () => {
+    const store = new FakeStateStore();
+    seed(store, [ok('a.yml'), { file: 'b.yml', status: 'Failed', attempts: 2 }]);
+
+    const output = await recordOutcome(
+      {
+        instanceId: INSTANCE,
+        generation: 7,
+        error: { Error: 'PlaybookFailed', Cause: '{"status":"Failed"}' },
+      },
+      deps(store),
+    );
+
+    expect(output.status).toBe('PARTIAL');
+    expect(store.peek(INSTANCE)?.reason).toBe(
+      'PlaybookFailed: {"status":"Failed"}; b.yml ended Failed after 2 attempts',
+    );
+  });
+
+  it('records SKIPPED without asking to notify', async () => {
+    const store = new FakeStateStore();
+    seed(store, []);
+
+    const output = await recordOutcome(
+      { instanceId: INSTANCE, generation: 7, status: 'SKIPPED' },
+      deps(store),
+    );
+
+    expect(output).toEqual({ instanceId: INSTANCE, generation: 7, status: 'SKIPPED', notify: false });
+    expect(store.peek(INSTANCE)?.status).toBe('SKIPPED');
+  });
+
+  it('refuses a stale generation and leaves the newer run untouched', async () => {
+    const store = new FakeStateStore();
+    seed(store, [ok('a.yml')], 8);
+
+    await expect(recordOutcome({ instanceId: INSTANCE, generation: 7 }, deps(store))).rejects.toMatchObject({
+      name: 'StaleGeneration',
+    });
+    expect(store.peek(INSTANCE)).toMatchObject({ status: 'RUNNING', generation: 8 });
+    expect(store.history.map((event) => event.type)).toEqual(['FENCE_REJECTED']);
+  });
+
+  it('is idempotent: a retried invocation after the write landed returns the same output', async () => {
+    const store = new FakeStateStore();
+    seed(store, [ok('a.yml')]);
+
+    const first = await recordOutcome({ instanceId: INSTANCE, generation: 7 }, deps(store));
+    const again = await recordOutcome({ instanceId: INSTANCE, generation: 7 }, deps(store));
+
+    expect(again).toEqual(first);
+    expect(store.history.filter((event) => event.type === 'RECORDED')).toHaveLength(1);
+  });
+
+  it('fails with InvalidInputError for an unknown instance', async () => {
+    await expect(
+      recordOutcome({ instanceId: INSTANCE, generation: 1 }, deps(new FakeStateStore())),
+    ).rejects.toMatchObject({
+      name: 'InvalidInputError',
+    });
+  });
+});
+
+describe('record handler (DynamoDB Local)', () => {
+  afterEach(() => {
+    vi.unstubAllEnvs();
+  });
+
+  it('records the outcome fenced on the generation, sets the last success fingerprint, and refuses a stale run', async () => {
+    // Prepare
+    const { tableName, store } = await createTestTable();
+    vi.stubEnv('TABLE_NAME', tableName);
+    vi.stubEnv('AWS_ENDPOINT_URL_DYNAMODB', inject('dynamoDbEndpoint'));
+    const { handler } = await import('../../functions/record/handler.js');
+    const plan = {
+      extraVars: {},
+      timeoutSeconds: 60,
+      maxAttempts: 1,
+      backoffSeconds: 1,
+      check: false,
+      rule: 'r',
+    };
+    const claimAndRun = async (at: Date, generation: number) => {
+      await store.claim(INSTANCE, {
+        reason: generation === 1 ? 'new' : 'operator-retry',
+        leaseSeconds: 60,
+        actor: 'test',
+        now: at,
+      });
+      await store.recordMatch(
+        INSTANCE,
+        generation,
+        { playbooks: [{ ...plan, file: 'a.yml' }], matchedRules: ['r'], fingerprint: FINGERPRINT },
+        at,
+      );
+      await store.recordPlaybookResult(INSTANCE, generation, 0, ok('a.yml'), at);
+    };
+    await store.upsertDetection(facts, { held: false, actor: 'test', now: NOW });
+    await claimAndRun(NOW, 1);
+
+    // Act
+    const output = await handler({ instanceId: INSTANCE, generation: 1 });
+
+    // Assess
+    expect(output).toEqual({ instanceId: INSTANCE, generation: 1, status: 'SUCCESS', notify: true });
+    expect(await store.getInstance(INSTANCE)).toMatchObject({
+      status: 'SUCCESS',
+      lastSuccessFingerprint: FINGERPRINT,
+    });
+    expect(await handler({ instanceId: INSTANCE, generation: 1 })).toEqual(output);
+
+    // Generation 2 runs; a late record call from generation 1 must not overwrite it.
+    await claimAndRun(new Date(NOW.getTime() + 60_000), 2);
+    await expect(
+      handler({ instanceId: INSTANCE, generation: 1, status: 'FAILED', reason: 'late' }),
+    ).rejects.toMatchObject({
+      name: 'StaleGeneration',
+    });
+    expect(await store.getInstance(INSTANCE)).toMatchObject({ status: 'RUNNING', generation: 2 });
+    const recorded = (await store.listHistory(INSTANCE)).filter((event) => event.type === 'RECORDED');
+    expect(recorded).toHaveLength(1);
+    await expect(handler({ instanceId: INSTANCE, generation: 2, status: 'SUCCESS' })).rejects.toMatchObject({
+      name: 'InvalidInputError',
+    });
+  });
+});
+
+describe('the fake store agrees with the DynamoDB store on fences', () => {
+  it('accepts and refuses the same writes, leaving the same state', async () => {
+    // Prepare: the same script against both stores.
+    const { store: real } = await createTestTable();
+    const fake = new FakeStateStore();
+    const plan = {
+      extraVars: {},
+      timeoutSeconds: 60,
+      maxAttempts: 1,
+      backoffSeconds: 1,
+      check: false,
+      rule: 'r',
+    };
+    const at = (s: number) => new Date(NOW.getTime() + s * 1000);
+    const script = async (store: FakeStateStore | typeof real) => {
+      await store.upsertDetection(facts, { held: false, actor: 'test', now: at(0) });
+      const results: unknown[] = [];
+      results.push(
+        (await store.claim(INSTANCE, { reason: 'new', leaseSeconds: 60, actor: 't', now: at(0) })).won,
+      );
+      results.push(
+        (await store.claim(INSTANCE, { reason: 'new', leaseSeconds: 60, actor: 't', now: at(1) })).won,
+      );
+      const match = {
+        playbooks: [{ ...plan, file: 'a.yml' }],
+        matchedRules: ['r'],
+        fingerprint: FINGERPRINT,
+      };
+      results.push((await store.recordMatch(INSTANCE, 1, match, at(2))).ok);
+      results.push((await store.recordMatch(INSTANCE, 2, match, at(2))).ok);
+      const command = { kind: 'playbook' as const, playbookIndex: 0, attempt: 1, taskToken: 't1' };
+      results.push((await store.setActiveCommand(INSTANCE, 1, command, at(3))).ok);
+      results.push((await store.setActiveCommandId(INSTANCE, 1, 'other-token', 'c1', at(4))).ok);
+      results.push((await store.setActiveCommandId(INSTANCE, 1, 't1', 'c1', at(4))).ok);
+      results.push((await store.recordPlaybookResult(INSTANCE, 1, 1, ok('b.yml'), at(5))).ok);
+      results.push((await store.recordPlaybookResult(INSTANCE, 1, 0, ok('a.yml'), at(5))).ok);
+      results.push(
+        (await store.recordOutcome(INSTANCE, 1, { status: 'SUCCESS', fingerprint: FINGERPRINT }, at(6))).ok,
+      );
+      results.push((await store.recordOutcome(INSTANCE, 1, { status: 'FAILED' }, at(7))).ok);
+      results.push(await store.markNotified(INSTANCE, 1, 'SUCCESS', at(8)));
+      results.push(await store.markNotified(INSTANCE, 1, 'SUCCESS', at(9)));
+      results.push(
+        (await store.claim(INSTANCE, { reason: 'new', leaseSeconds: 60, actor: 't', now: at(10) })).won,
+      );
+      results.push(
+        (
+          await store.claim(INSTANCE, {
+            reason: 'fingerprint-changed',
+            leaseSeconds: 60,
+            actor: 't',
+            now: at(10),
+          })
+        ).won,
+      );
+      results.push((await store.recordOutcome(INSTANCE, 1, { status: 'FAILED' }, at(11))).ok);
+      const record = await store.getInstance(INSTANCE);
+      const { status, generation, playbooks, activeCommand, lastSuccessFingerprint, notifiedKey } =
+        record ?? {};
+      const history = (await store.listHistory(INSTANCE)).map((event) => event.type);
+      return {
+        results,
+        state: { status, generation, playbooks, activeCommand, lastSuccessFingerprint, notifiedKey },
+        history,
+      };
+    };
+
+    // Act
+    const [fromReal, fromFake] = [await script(real), await script(fake)];
+
+    // Assess
+    expect(fromReal.results).toEqual([
+      true,
+      false,
+      true,
+      false,
+      true,
+      false,
+      true,
+      false,
+      true,
+      true,
+      false,
+      true,
+      false,
+      false,
+      true,
+      false,
+    ]);
+    expect(fromFake).toEqual(fromReal);
+  });
+});
