@@ -44,7 +44,7 @@ export async function checkCommand(input: CheckCommandInput, deps: CallbackDeps)
     );
   }
 
-  const invocation = await readInvocation(deps.ssm, active.commandId, instanceId);
+  const invocation = await readInvocation(deps.ssm, active.commandId, instanceId, active.kind);
   let end: CommandEnd = commandEndOf(active.commandId, invocation);
   const stillRunning = !isTerminalInvocationStatus(invocation.status);
   if (stillRunning) {

@@ -46,15 +46,30 @@ function errorName(error: unknown): string {
   return error instanceof Error ? error.name : 'Error';
 }
 
+/**
+ * The document step whose result we read. SSM requires PluginName when a document has more than one
+ * step, and AWS-ApplyAnsiblePlaybooks has two (downloadContent, runShellScript): the playbook runs in
+ * the second. Our ensure-Ansible document has the single step `ensureAnsible` (infra/constructs).
+ */
+export const PLUGIN_OF: Readonly<Record<'ensure-ansible' | 'playbook', string>> = {
+  playbook: 'runShellScript',
+  'ensure-ansible': 'ensureAnsible',
+};
+
 /** GetCommandInvocation, transient errors (including "not visible yet") mapped to TransientError. */
 export async function readInvocation(
   ssm: Pick<SSMClient, 'send'>,
   commandId: string,
   instanceId: string,
+  kind: 'ensure-ansible' | 'playbook',
 ): Promise<Invocation> {
   try {
     const output = await ssm.send(
-      new GetCommandInvocationCommand({ CommandId: commandId, InstanceId: instanceId }),
+      new GetCommandInvocationCommand({
+        CommandId: commandId,
+        InstanceId: instanceId,
+        PluginName: PLUGIN_OF[kind],
+      }),
     );
     return {
       status: output.Status ?? 'Failed',

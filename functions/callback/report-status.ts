@@ -57,7 +57,7 @@ export async function reportInvocationStatus(
   const end: CommandEnd =
     runStatusOf(status) === 'Success'
       ? { commandId, ssmStatus: status, status: 'Success', exitCode: 0 }
-      : commandEndOf(commandId, await readFailedInvocation(deps, commandId, instanceId, status));
+      : commandEndOf(commandId, await readFailedInvocation(deps, commandId, instanceId, status, active.kind));
 
   const recorded = await recordCommandEnd(record, active, end, deps);
   if (!recorded.ok) {
@@ -96,9 +96,10 @@ async function readFailedInvocation(
   commandId: string,
   instanceId: string,
   status: string,
+  kind: 'ensure-ansible' | 'playbook',
 ) {
   try {
-    return await readInvocation(deps.ssm, commandId, instanceId);
+    return await readInvocation(deps.ssm, commandId, instanceId, kind);
   } catch (error) {
     if (error instanceof TransientError) throw error;
     deps.logger.warn('Could not read the failed invocation; reporting without its output', {

@@ -225,6 +225,7 @@ describe('reportInvocationStatus (status events)', () => {
     expect(ssmMock).toHaveReceivedCommandWith(GetCommandInvocationCommand, {
       CommandId: COMMAND_ID,
       InstanceId: INSTANCE,
+      PluginName: 'runShellScript',
     });
     const call = sfnMock.commandCalls(SendTaskFailureCommand)[0]?.args[0].input;
     expect(call?.taskToken).toBe(TOKEN);
