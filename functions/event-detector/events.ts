@@ -1,6 +1,7 @@
 // The two EventBridge events the detector accepts, validated before anything is read or written:
 // a malformed event fails with an InvalidInputError that says what and where (and lands in the DLQ).
-import { z } from 'zod';
+// zod/mini: tree-shakeable (~20 KB bundled where the classic API costs ~450 KB).
+import * as z from 'zod/mini';
 import { InvalidInputError } from '../shared/errors.js';
 
 export const EC2_STATES = [
@@ -18,10 +19,10 @@ const INSTANCE_ARN = /^arn:aws[a-z-]*:ec2:[a-z0-9-]+:\d{12}:instance\/(i-[0-9a-f
 
 const envelope = {
   version: z.string(),
-  id: z.string().min(1),
-  account: z.string().regex(/^\d{12}$/, 'expected a 12-digit account id'),
-  time: z.string().min(1),
-  region: z.string().min(1),
+  id: z.string().check(z.minLength(1)),
+  account: z.string().check(z.regex(/^\d{12}$/, 'expected a 12-digit account id')),
+  time: z.string().check(z.minLength(1)),
+  region: z.string().check(z.minLength(1)),
   resources: z.array(z.string()),
 };
 
@@ -30,7 +31,7 @@ const stateChangeSchema = z.object({
   'detail-type': z.literal('EC2 Instance State-change Notification'),
   source: z.literal('aws.ec2'),
   detail: z.object({
-    'instance-id': z.string().regex(INSTANCE_ID, 'expected an EC2 instance id (i-…)'),
+    'instance-id': z.string().check(z.regex(INSTANCE_ID, 'expected an EC2 instance id (i-…)')),
     state: z.enum(EC2_STATES),
   }),
 });
@@ -39,13 +40,13 @@ const tagChangeSchema = z.object({
   ...envelope,
   'detail-type': z.literal('Tag Change on Resource'),
   source: z.literal('aws.tag'),
-  resources: z
-    .array(z.string())
-    .min(1)
-    .refine(
+  resources: z.array(z.string()).check(
+    z.minLength(1),
+    z.refine(
       (resources) => resources.some((arn) => INSTANCE_ARN.test(arn)),
       'expected an EC2 instance ARN (…:instance/i-…)',
     ),
+  ),
   detail: z.object({
     'changed-tag-keys': z.array(z.string()),
     tags: z.record(z.string(), z.string()),

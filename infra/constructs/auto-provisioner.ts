@@ -1,0 +1,456 @@
+// The whole provisioner as one reusable construct: state table, playbook bundle, command output, the
+// functions, the workflow, event routing, the sweep schedule, notifications and monitoring. Every other
+// construct in this folder is one concern; this one only wires them and grants least privilege (DESIGN §6).
+import * as path from 'node:path';
+import { ArnFormat, Duration, Stack, Stage } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
+import { Construct } from 'constructs';
+import { compileBundle, writeBundle } from '../../functions/core/bundle.js';
+import type { AnsibleInstallMode, RulesBundle } from '../../functions/core/types.js';
+import { acknowledge, nagArn } from '../nag.js';
+import { PLAYBOOKS_DIR } from '../paths.js';
+import {
+  AGENT_CHECK_INTERVAL_SECONDS,
+  ProvisioningWorkflow,
+  TASK_TIMEOUT_MARGIN_SECONDS,
+} from '../workflow.js';
+import { CommandOutput } from './command-output.js';
+import { APPLY_DOCUMENT_NAME, EnsureAnsibleDocument } from './ensure-ansible-document.js';
+import { EventRouting } from './event-routing.js';
+import { FailedEventsQueue } from './failed-events-queue.js';
+import { Monitoring } from './monitoring.js';
+import { Notifications } from './notifications.js';
+import { PlaybookBundle } from './playbook-bundle.js';
+import { ProvisionerFunction, type ProvisionerFunctionProps } from './provisioner-function.js';
+import { StateTable } from './state-table.js';
+import { SweepSchedule } from './sweep-schedule.js';
+
+export interface AutoProvisionerProps {
+  /**
+   * Folder holding rules.yaml, the inventories and the playbooks. It is validated at synth (a bad
+   * rules.yaml fails the synth) and shipped as one zip.
+   * @default the repository's playbooks/ folder
+   */
+  readonly playbooksDir?: string;
+  /**
+   * Already compiled rules (tests, tooling).
+   * @default compileBundle(playbooksDir)
+   */
+  readonly rulesBundle?: RulesBundle;
+  /**
+   * The opt-in tag key the deployment expects. rules.yaml's `optIn.tagKey` is the source of truth; when
+   * set, the two must agree or the synth fails (so a stale cdk.json cannot silently widen SendCommand).
+   * @default rules.yaml's optIn.tagKey
+   */
+  readonly optInTagKey?: string;
+  /**
+   * Minutes between two sweeps.
+   * @default 5
+   */
+  readonly sweepRateMinutes?: number;
+  /**
+   * E-mail addresses subscribed to outcome and alarm notifications.
+   * @default - no subscription
+   */
+  readonly notificationEmails?: readonly string[];
+  /**
+   * How Ansible gets onto hosts: `autoprov` (our ensure step, then InstallDependencies=False),
+   * `document` (AWS-ApplyAnsiblePlaybooks' own pip install), `preinstalled` (the image has it).
+   * @default 'autoprov'
+   */
+  readonly ansibleInstall?: AnsibleInstallMode;
+  /**
+   * Retention of every log group (functions, workflow, command output).
+   * @default logs.RetentionDays.ONE_MONTH
+   */
+  readonly logRetention?: logs.RetentionDays;
+  /**
+   * Days history items (audit events) are kept before DynamoDB TTL removes them; also the retention of
+   * command output objects.
+   * @default 90
+   */
+  readonly historyDays?: number;
+  /**
+   * Seconds a claim holds an instance before the sweep may check and reclaim it.
+   * @default 7200
+   */
+  readonly leaseSeconds?: number;
+  /**
+   * Complete ARN of a Secrets Manager secret with the Slack incoming-webhook URL.
+   * @default - no Slack notifications
+   */
+  readonly slackSecretArn?: string;
+  /**
+   * Complete ARN of a Secrets Manager secret with the Telegram bot token and chat id.
+   * @default - no Telegram notifications
+   */
+  readonly telegramSecretArn?: string;
+  /**
+   * CloudFormation deletion protection on the state table.
+   * @default true
+   */
+  readonly tableDeletionProtection?: boolean;
+  /**
+   * Name of the state machine.
+   * @default `<stack name>-Provisioning`
+   */
+  readonly stateMachineName?: string;
+}
+
+/** The functions of the provisioner, by role. */
+export interface ProvisionerFunctions {
+  readonly eventDetector: ProvisionerFunction;
+  readonly sweep: ProvisionerFunction;
+  readonly match: ProvisionerFunction;
+  readonly runCommand: ProvisionerFunction;
+  readonly callback: ProvisionerFunction;
+  readonly checkCommand: ProvisionerFunction;
+  readonly record: ProvisionerFunction;
+  readonly notifier: ProvisionerFunction;
+}
+
+type FunctionSpec = Omit<ProvisionerFunctionProps, 'logRetention' | 'serviceName' | 'environment'> & {
+  readonly environment?: Readonly<Record<string, string>>;
+};
+
+/** CloudWatch namespace of the functions' Powertools metrics. */
+export const METRICS_NAMESPACE = 'AnsibleAutoProvisioner';
+
+const DATA_ACTIONS = [
+  'dynamodb:GetItem',
+  'dynamodb:BatchGetItem',
+  'dynamodb:Query',
+  'dynamodb:PutItem',
+  'dynamodb:UpdateItem',
+];
+
+export class AutoProvisioner extends Construct {
+  public readonly rulesBundle: RulesBundle;
+  public readonly ansibleInstall: AnsibleInstallMode;
+  public readonly stateTable: StateTable;
+  public readonly playbookBundle: PlaybookBundle;
+  public readonly commandOutput: CommandOutput;
+  /** Attach to instance profiles: read the bundle, write command output. */
+  public readonly instancePolicy: iam.ManagedPolicy;
+  public readonly ensureAnsibleDocument: EnsureAnsibleDocument;
+  public readonly failedEvents: FailedEventsQueue;
+  public readonly notifications: Notifications;
+  public readonly functions: ProvisionerFunctions;
+  public readonly workflow: ProvisioningWorkflow;
+  public readonly stateMachine: sfn.StateMachine;
+  public readonly eventRouting: EventRouting;
+  public readonly sweepSchedule: SweepSchedule;
+  public readonly monitoring: Monitoring;
+
+  constructor(scope: Construct, id: string, props: AutoProvisionerProps = {}) {
+    super(scope, id);
+    const stack = Stack.of(this);
+    const playbooksDir = props.playbooksDir ?? PLAYBOOKS_DIR;
+    const rules = props.rulesBundle ?? compileBundle(playbooksDir);
+    this.rulesBundle = rules;
+    const optIn = rules.config.optIn;
+    if (props.optInTagKey !== undefined && props.optInTagKey !== optIn.tagKey) {
+      throw new Error(
+        `Opt-in tag mismatch: the deployment expects "${props.optInTagKey}" (context autoprov:optInTagKey) but ${path.join(playbooksDir, 'rules.yaml')} says optIn.tagKey "${optIn.tagKey}". Make them the same.`,
+      );
+    }
+    this.ansibleInstall = props.ansibleInstall ?? 'autoprov';
+    const logRetention = props.logRetention ?? logs.RetentionDays.ONE_MONTH;
+    const historyDays = props.historyDays ?? 90;
+    const stateMachineName = props.stateMachineName ?? `${stack.stackName}-Provisioning`;
+    const stateMachineArn = stack.formatArn({
+      service: 'states',
+      resource: 'stateMachine',
+      resourceName: stateMachineName,
+      arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+    });
+    const executionsArn = stack.formatArn({
+      service: 'states',
+      resource: 'execution',
+      resourceName: `${stateMachineName}:*`,
+      arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+    });
+
+    // ---- Storage, bundle, output -------------------------------------------------------------------
+    this.stateTable = new StateTable(this, 'State', {
+      deletionProtection: props.tableDeletionProtection ?? true,
+    });
+    const table = this.stateTable.table;
+    this.playbookBundle = new PlaybookBundle(this, 'Playbooks', { playbooksDir, retentionDays: historyDays });
+    this.commandOutput = new CommandOutput(this, 'CommandOutput', {
+      bucket: this.playbookBundle.bucket,
+      retention: logRetention,
+    });
+    this.instancePolicy = this.commandOutput.instancePolicy;
+    this.ensureAnsibleDocument = new EnsureAnsibleDocument(this, 'EnsureAnsible');
+    this.failedEvents = new FailedEventsQueue(this, 'FailedEvents');
+    this.notifications = new Notifications(this, 'Notifications', { emails: props.notificationEmails ?? [] });
+    const topic = this.notifications.topic;
+
+    // The compiled rules ride inside the bundles of the functions that match or read settings.
+    const rulesFile = path.join(Stage.of(this)?.outdir ?? '.', `${stack.artifactId}.rules.json`);
+    writeBundle(rules, rulesFile);
+
+    // ---- Functions --------------------------------------------------------------------------------
+    const common = {
+      TABLE_NAME: table.tableName,
+      HISTORY_DAYS: String(historyDays),
+      POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
+    };
+    const fn = (name: string, serviceName: string, spec: FunctionSpec) =>
+      new ProvisionerFunction(this, name, {
+        ...spec,
+        serviceName,
+        logRetention,
+        environment: { ...common, ...(spec.environment ?? {}) },
+      });
+
+    const notifierEnv: Record<string, string> = {
+      TOPIC_ARN: topic.topicArn,
+      STATE_MACHINE_ARN: stateMachineArn,
+    };
+    if (props.slackSecretArn) notifierEnv.SLACK_SECRET_ARN = props.slackSecretArn;
+    if (props.telegramSecretArn) notifierEnv.TELEGRAM_SECRET_ARN = props.telegramSecretArn;
+    const notifier = fn('Notifier', 'notifier', {
+      entry: 'functions/notifier/handler.ts',
+      description:
+        'Sends at most one notification per instance, generation and status (SNS, Slack, Telegram).',
+      environment: notifierEnv,
+      onFailureQueue: this.failedEvents.queue,
+    });
+    const detectorEnv = {
+      STATE_MACHINE_ARN: stateMachineArn,
+      NOTIFIER_FUNCTION_NAME: notifier.function.functionName,
+      LEASE_SECONDS: String(props.leaseSeconds ?? 7200),
+    };
+    const eventDetector = fn('EventDetector', 'event-detector', {
+      entry: 'functions/event-detector/handler.ts',
+      description:
+        'EC2 state and tag-change events: records opted-in instances, claims them and starts the workflow.',
+      environment: detectorEnv,
+      timeout: Duration.seconds(60),
+      rulesFile,
+      onFailureQueue: this.failedEvents.queue,
+    });
+    const sweep = fn('Sweep', 'sweep', {
+      entry: 'functions/sweep/handler.ts',
+      description: 'Scheduled reconciliation of the fleet and the static inventories with the state table.',
+      environment: detectorEnv,
+      timeout: Duration.minutes(5),
+      memorySize: 1024,
+      rulesFile,
+      onFailureQueue: this.failedEvents.queue,
+    });
+    const match = fn('Match', 'match', {
+      entry: 'functions/match/handler.ts',
+      description: 'Workflow step: which playbooks does this instance get?',
+      environment: {
+        AGENT_CHECK_INTERVAL_SECONDS: String(AGENT_CHECK_INTERVAL_SECONDS),
+        TASK_TIMEOUT_MARGIN_SECONDS: String(TASK_TIMEOUT_MARGIN_SECONDS),
+      },
+      rulesFile,
+    });
+    const runCommand = fn('RunCommand', 'run-command', {
+      entry: 'functions/run-command/handler.ts',
+      description:
+        'Workflow step: stores the task token and sends the SSM command (ensure Ansible, or a playbook).',
+      environment: {
+        BUNDLE_URL: this.playbookBundle.bundleUrl,
+        APPLY_DOCUMENT: APPLY_DOCUMENT_NAME,
+        ANSIBLE_INSTALL_DOCUMENT: this.ensureAnsibleDocument.documentName,
+        INSTALL_DEPENDENCIES: this.ansibleInstall === 'document' ? 'True' : 'False',
+        OUTPUT_LOG_GROUP: this.commandOutput.logGroup.logGroupName,
+        OUTPUT_BUCKET: this.playbookBundle.bucket.bucketName,
+      },
+      rulesFile,
+    });
+    const outputEnv = { OUTPUT_LOG_GROUP: this.commandOutput.logGroup.logGroupName };
+    const callback = fn('Callback', 'callback', {
+      entry: 'functions/callback/handler.ts',
+      description: 'SSM command status events: reports the end of a command to the waiting workflow task.',
+      environment: outputEnv,
+      onFailureQueue: this.failedEvents.queue,
+    });
+    const checkCommand = fn('CheckCommand', 'check-command', {
+      entry: 'functions/callback/handler.ts',
+      handler: 'checkHandler',
+      description: 'Workflow step after a lost status event: asks SSM for the command result.',
+      environment: outputEnv,
+    });
+    const record = fn('Record', 'record', {
+      entry: 'functions/record/handler.ts',
+      description:
+        'Workflow step: records the outcome (SUCCESS, PARTIAL, FAILED, SKIPPED), fenced on generation.',
+    });
+    this.functions = { eventDetector, sweep, match, runCommand, callback, checkCommand, record, notifier };
+
+    // ---- Workflow -----------------------------------------------------------------------------------
+    this.workflow = new ProvisioningWorkflow(this, 'Workflow', {
+      match: match.function,
+      runCommand: runCommand.function,
+      checkCommand: checkCommand.function,
+      record: record.function,
+      notifier: notifier.function,
+      ensureAnsible: this.ansibleInstall === 'autoprov',
+      logRetention,
+      stateMachineName,
+    });
+    this.stateMachine = this.workflow.stateMachine;
+
+    // ---- Least privilege ------------------------------------------------------------------------------
+    for (const f of Object.values(this.functions)) {
+      f.role.addToPolicy(
+        new iam.PolicyStatement({
+          sid: 'StateTable',
+          actions: DATA_ACTIONS,
+          resources: [table.tableArn, `${table.tableArn}/index/*`],
+        }),
+      );
+      acknowledge(
+        f.role.node.findChild('DefaultPolicy'),
+        `AwsSolutions-IAM5[Resource::${nagArn(table)}/index/*]`,
+        'Queries the two GSIs (status-due, fleet) of the state table, and no other table.',
+      );
+    }
+    for (const detector of [eventDetector, sweep]) {
+      detector.allowOnAnyResource(
+        ['ec2:DescribeInstances'],
+        'ec2:DescribeInstances has no resource-level permissions',
+      );
+      detector.role.addToPolicy(
+        new iam.PolicyStatement({
+          sid: 'StartProvisioning',
+          actions: ['states:StartExecution'],
+          resources: [stateMachineArn],
+        }),
+      );
+      // The function itself, not its versions (`:*`): detectors notify about ORPHANED instances.
+      detector.role.addToPolicy(
+        new iam.PolicyStatement({
+          sid: 'NotifyOrphans',
+          actions: ['lambda:InvokeFunction'],
+          resources: [notifier.function.functionArn],
+        }),
+      );
+    }
+    sweep.role.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'CheckExecutions',
+        actions: ['states:DescribeExecution'],
+        resources: [executionsArn],
+      }),
+    );
+    acknowledge(
+      sweep.role.node.findChild('DefaultPolicy'),
+      `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:${stateMachineName}:*]`,
+      'The sweep checks whether a lease holder execution still runs: any execution of this one state machine.',
+    );
+
+    this.grantSendCommand(runCommand, optIn.tagKey, optIn.tagValue);
+    runCommand.allowOnAnyResource(
+      ['ssm:CancelCommand'],
+      'ssm:CancelCommand has no resource-level permissions (used only to cancel a command a newer claim superseded)',
+    );
+    callback.allowOnAnyResource(
+      ['ssm:GetCommandInvocation'],
+      'ssm:GetCommandInvocation has no resource-level permissions',
+    );
+    callback.role.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'ReportToWorkflow',
+        actions: ['states:SendTaskSuccess', 'states:SendTaskFailure'],
+        resources: [stateMachineArn],
+      }),
+    );
+    checkCommand.allowOnAnyResource(
+      ['ssm:GetCommandInvocation', 'ssm:CancelCommand'],
+      'ssm:GetCommandInvocation and ssm:CancelCommand have no resource-level permissions',
+    );
+    topic.grantPublish(notifier.role);
+    for (const [name, arn] of [
+      ['SlackSecret', props.slackSecretArn],
+      ['TelegramSecret', props.telegramSecretArn],
+    ] as const) {
+      if (arn) secretsmanager.Secret.fromSecretCompleteArn(this, name, arn).grantRead(notifier.role);
+    }
+
+    // ---- Events, schedule, monitoring -----------------------------------------------------------------
+    this.eventRouting = new EventRouting(this, 'Events', {
+      eventDetector: eventDetector.function,
+      callback: callback.function,
+      tagKeys: [...new Set([optIn.tagKey, rules.config.hold.tagKey])],
+      documentNames: [APPLY_DOCUMENT_NAME, this.ensureAnsibleDocument.documentName],
+      deadLetterQueue: this.failedEvents.queue,
+    });
+    this.sweepSchedule = new SweepSchedule(this, 'SweepSchedule', {
+      sweep: sweep.function,
+      rateMinutes: props.sweepRateMinutes ?? 5,
+      deadLetterQueue: this.failedEvents.queue,
+    });
+    this.monitoring = new Monitoring(this, 'Monitoring', {
+      stateMachine: this.stateMachine,
+      stateMachineLogGroup: this.workflow.logGroup,
+      failedEvents: this.failedEvents.queue,
+      topic,
+      functions: Object.fromEntries(Object.entries(this.functions).map(([k, v]) => [k, v.function])),
+    });
+  }
+
+  /**
+   * SendCommand only with our two documents, and only on instances / managed nodes that carry the opt-in
+   * tag: a bug or a forged input can never run a playbook on a host that did not opt in.
+   */
+  private grantSendCommand(runCommand: ProvisionerFunction, tagKey: string, tagValue: string): void {
+    const stack = Stack.of(this);
+    const documents = [
+      stack.formatArn({
+        service: 'ssm',
+        account: '',
+        resource: 'document',
+        resourceName: APPLY_DOCUMENT_NAME,
+      }),
+    ];
+    if (this.ansibleInstall === 'autoprov') {
+      documents.push(
+        stack.formatArn({
+          service: 'ssm',
+          resource: 'document',
+          resourceName: this.ensureAnsibleDocument.documentName,
+        }),
+      );
+    }
+    runCommand.role.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'SendOurDocuments',
+        actions: ['ssm:SendCommand'],
+        resources: documents,
+      }),
+    );
+    const targets = [
+      stack.formatArn({ service: 'ec2', resource: 'instance', resourceName: '*' }),
+      stack.formatArn({ service: 'ssm', resource: 'managed-instance', resourceName: '*' }),
+    ];
+    runCommand.role.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'SendToOptedInHostsOnly',
+        actions: ['ssm:SendCommand'],
+        resources: targets,
+        conditions: { StringEquals: { [`ssm:resourceTag/${tagKey}`]: tagValue } },
+      }),
+    );
+    const policy = runCommand.role.node.findChild('DefaultPolicy');
+    for (const target of [
+      'ec2:<AWS::Region>:<AWS::AccountId>:instance/*',
+      'ssm:<AWS::Region>:<AWS::AccountId>:managed-instance/*',
+    ]) {
+      acknowledge(
+        policy,
+        `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:${target}]`,
+        `Any host, but only if it carries the opt-in tag: the statement's ssm:resourceTag/${tagKey} = ${tagValue} condition narrows it.`,
+      );
+    }
+  }
+}
