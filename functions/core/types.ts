@@ -1,7 +1,15 @@
 // Domain types shared by the pure core and the handlers. No AWS imports here (STYLE.md §1).
 
 /** Lifecycle of one instance record. `status.ts` is the one place that says which moves are legal. */
-export const STATUSES = ['PENDING', 'RUNNING', 'SUCCESS', 'PARTIAL', 'FAILED', 'SKIPPED', 'ORPHANED'] as const;
+export const STATUSES = [
+  'PENDING',
+  'RUNNING',
+  'SUCCESS',
+  'PARTIAL',
+  'FAILED',
+  'SKIPPED',
+  'ORPHANED',
+] as const;
 export type Status = (typeof STATUSES)[number];
 
 /** Where an instance was found. `both` never appears: an instance seen by both sources is `ec2` with merged inventory facts. */

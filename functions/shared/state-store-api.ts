@@ -1,12 +1,6 @@
 // The contract of the DynamoDB state store (DESIGN §4). Implemented by `state-store.ts`;
 // handlers depend on this interface so tests can pass either the real store (DynamoDB Local) or a fake.
-import type {
-  HostFacts,
-  PlannedPlaybook,
-  PlaybookRunStatus,
-  Source,
-  Status,
-} from '../core/types.js';
+import type { HostFacts, PlannedPlaybook, PlaybookRunStatus, Source, Status } from '../core/types.js';
 
 /** Kinds of audit events kept as history items (`sk = EVT#<iso time>#<seq>`). */
 export type HistoryEventType =
@@ -101,7 +95,12 @@ export interface InstanceRecord {
 export type ClaimReason = 'new' | 'lease-expired' | 'fingerprint-changed' | 'operator-retry' | 'pending';
 
 export type ClaimResult =
-  | { readonly won: true; readonly generation: number; readonly executionName: string; readonly leaseExpiresAt: string }
+  | {
+      readonly won: true;
+      readonly generation: number;
+      readonly executionName: string;
+      readonly leaseExpiresAt: string;
+    }
   | {
       readonly won: false;
       /** Current state of the record when the claim lost, e.g. "already claimed by g7". */
@@ -123,29 +122,73 @@ export interface StateStoreApi {
    * if something changed (steady state writes nothing) and never changes status/generation.
    * Returns the record as it is after the call and whether it was written.
    */
-  upsertDetection(facts: HostFacts, options: { held: boolean; actor: string; now: Date }): Promise<{ record: InstanceRecord; written: boolean; created: boolean }>;
+  upsertDetection(
+    facts: HostFacts,
+    options: { held: boolean; actor: string; now: Date },
+  ): Promise<{ record: InstanceRecord; written: boolean; created: boolean }>;
   /**
    * One conditional UpdateItem: eligible = PENDING, or RUNNING with lease expired, or a terminal
    * status (SUCCESS/PARTIAL/FAILED/SKIPPED) when `reason` is a re-provision reason. Never when held
    * (unless reason is operator-retry) or ORPHANED. Increments generation, sets lease and execution name.
    */
-  claim(instanceId: string, options: { reason: ClaimReason; leaseSeconds: number; actor: string; now: Date; expectedGeneration?: number }): Promise<ClaimResult>;
+  claim(
+    instanceId: string,
+    options: {
+      reason: ClaimReason;
+      leaseSeconds: number;
+      actor: string;
+      now: Date;
+      expectedGeneration?: number;
+    },
+  ): Promise<ClaimResult>;
   extendLease(instanceId: string, generation: number, leaseSeconds: number, now: Date): Promise<FencedResult>;
   /** Fenced: records the match (playbooks all Pending, fingerprint, matched rules). */
-  recordMatch(instanceId: string, generation: number, match: { playbooks: readonly PlannedPlaybook[]; matchedRules: readonly string[]; fingerprint: string }, now: Date): Promise<FencedResult>;
+  recordMatch(
+    instanceId: string,
+    generation: number,
+    match: { playbooks: readonly PlannedPlaybook[]; matchedRules: readonly string[]; fingerprint: string },
+    now: Date,
+  ): Promise<FencedResult>;
   /** Fenced: stores the active command's task token (before SendCommand). */
-  setActiveCommand(instanceId: string, generation: number, command: ActiveCommand, now: Date): Promise<FencedResult>;
+  setActiveCommand(
+    instanceId: string,
+    generation: number,
+    command: ActiveCommand,
+    now: Date,
+  ): Promise<FencedResult>;
   /** Fenced and conditioned on the same task token: adds the command id after SendCommand returned. */
-  setActiveCommandId(instanceId: string, generation: number, taskToken: string, commandId: string, now: Date): Promise<FencedResult>;
+  setActiveCommandId(
+    instanceId: string,
+    generation: number,
+    taskToken: string,
+    commandId: string,
+    now: Date,
+  ): Promise<FencedResult>;
   /** Fenced: stores one playbook's result at `index` and clears the active command. */
-  recordPlaybookResult(instanceId: string, generation: number, index: number, result: PlaybookRecord, now: Date): Promise<FencedResult>;
+  recordPlaybookResult(
+    instanceId: string,
+    generation: number,
+    index: number,
+    result: PlaybookRecord,
+    now: Date,
+  ): Promise<FencedResult>;
   /** Fenced: terminal status of this generation (RUNNING → SUCCESS/PARTIAL/FAILED/SKIPPED), lease cleared. */
-  recordOutcome(instanceId: string, generation: number, outcome: { status: Status; reason?: string; fingerprint?: string }, now: Date): Promise<FencedResult>;
+  recordOutcome(
+    instanceId: string,
+    generation: number,
+    outcome: { status: Status; reason?: string; fingerprint?: string },
+    now: Date,
+  ): Promise<FencedResult>;
   /**
    * Any status → ORPHANED with a reason (terminated, opted-out, vanished). Idempotent. `generation`
    * (the record's, when changed) is what the ORPHANED notification is keyed on.
    */
-  markOrphaned(instanceId: string, reason: string, actor: string, now: Date): Promise<{ changed: boolean; generation?: number }>;
+  markOrphaned(
+    instanceId: string,
+    reason: string,
+    actor: string,
+    now: Date,
+  ): Promise<{ changed: boolean; generation?: number }>;
   /** Conditional: true the first time for (generation, status); false afterwards. */
   markNotified(instanceId: string, generation: number, status: Status, now: Date): Promise<boolean>;
   appendHistory(event: HistoryEvent): Promise<void>;

@@ -31,7 +31,9 @@ export function assertJava(): void {
   const match = /version "(\d+)/.exec(probe.stderr);
   const major = match ? Number(match[1]) : 0;
   if (major < 17) {
-    throw new JavaMissingError(`DynamoDB Local needs Java >= 17; found version ${major}. Install openjdk-17.`);
+    throw new JavaMissingError(
+      `DynamoDB Local needs Java >= 17; found version ${major}. Install openjdk-17.`,
+    );
   }
 }
 
@@ -63,7 +65,9 @@ async function waitUntilServing(endpoint: string, proc: ChildProcess, timeoutMs:
   throw new Error(`DynamoDB Local did not answer on ${endpoint} within ${timeoutMs} ms`);
 }
 
-export async function startDynamoDbLocal(options: { port?: number; dbPath?: string } = {}): Promise<DynamoDbLocal> {
+export async function startDynamoDbLocal(
+  options: { port?: number; dbPath?: string } = {},
+): Promise<DynamoDbLocal> {
   assertJava();
   const dir = emulatorDir();
   const port = options.port ?? (await freePort());
