@@ -1,0 +1,127 @@
+#!/usr/bin/env -S npx tsx
+// `autoprov`: the operator's CLI for a deployed stack or the local one. Works out the command, parses
+// its arguments, runs it and maps the outcome to an exit code: 0 ok, 1 findings or failure, 2 usage.
+import { realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { CliError, EXIT, flag, formatHelp, parseCommandArgs, UsageError } from './args.js';
+import { createClients, describeAwsError } from './aws.js';
+import { doctorCommand } from './commands/doctor.js';
+import { historyCommand } from './commands/history.js';
+import { planCommand } from './commands/plan.js';
+import { retryCommand } from './commands/retry.js';
+import { statusCommand } from './commands/status.js';
+import { validateCommand } from './commands/validate.js';
+import type { Command, CommandContext } from './context.js';
+import { Output, type TextStream } from './output.js';
+import { stackRequestFrom } from './stack.js';
+
+export const COMMANDS: readonly Command[] = [
+  validateCommand,
+  planCommand,
+  statusCommand,
+  historyCommand,
+  retryCommand,
+  doctorCommand,
+];
+
+export interface CliIo {
+  readonly stdout: TextStream;
+  readonly stderr: TextStream;
+  readonly env: Readonly<Record<string, string | undefined>>;
+  readonly cwd: string;
+  readonly now?: () => Date;
+}
+
+export function mainHelp(): string {
+  const width = Math.max(...COMMANDS.map((command) => command.name.length));
+  return [
+    'Usage: autoprov <command> [options]',
+    '',
+    'Operate Ansible AutoProvisioner: check rules, see what would run, inspect and retry instances.',
+    '',
+    'Commands:',
+    ...COMMANDS.map((command) => `  ${command.name.padEnd(width)}  ${command.summary}`),
+    '',
+    'Where the stack is: --stack <name> (default AnsibleAutoProvisioner) reads the CloudFormation outputs;',
+    'or give --table / --state-machine (AUTOPROV_TABLE / AUTOPROV_STATE_MACHINE_ARN). Region: --region or',
+    'AWS_REGION. Endpoints follow AWS_ENDPOINT_URL_<SERVICE> (that is how it talks to local mode).',
+    '',
+    'Exit codes: 0 ok, 1 findings or failure, 2 usage error.',
+    "Run 'autoprov <command> --help' for a command's options.",
+    '',
+  ].join('\n');
+}
+
+export async function main(argv: readonly string[], io: CliIo): Promise<number> {
+  const out = new Output(io.stdout, io.stderr, io.env);
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    const topic = name === 'help' ? COMMANDS.find((command) => command.name === rest[0]) : undefined;
+    io.stdout.write(topic ? formatHelp(topic) : mainHelp());
+    return name === undefined ? EXIT.usage : EXIT.ok;
+  }
+  const command = COMMANDS.find((candidate) => candidate.name === name);
+  if (!command) {
+    out.error(
+      `unknown command "${name}". Commands: ${COMMANDS.map((c) => c.name).join(', ')}. Run autoprov --help.`,
+    );
+    return EXIT.usage;
+  }
+  try {
+    const args = parseCommandArgs(rest, command.options);
+    if (flag(args, 'help')) {
+      io.stdout.write(formatHelp(command));
+      return EXIT.ok;
+    }
+    const stack = stackRequestFrom(args, io.env);
+    const context: CommandContext = {
+      args,
+      out,
+      json: flag(args, 'json'),
+      env: io.env,
+      cwd: io.cwd,
+      clients: createClients(stack.region),
+      stack,
+      now: io.now ?? (() => new Date()),
+    };
+    return await command.run(context);
+  } catch (error) {
+    if (error instanceof UsageError) {
+      out.error(`${error.message}\nRun 'autoprov ${command.name} --help' for usage.`);
+      return EXIT.usage;
+    }
+    if (error instanceof CliError) {
+      out.error(error.message);
+      return EXIT.findings;
+    }
+    // An AWS error nobody handled: say which call failed and how, not a stack trace.
+    out.error(`${command.name} failed: ${describeAwsError(error)}`);
+    if (io.env.AUTOPROV_DEBUG) io.stderr.write(`${(error as Error).stack ?? String(error)}\n`);
+    return EXIT.findings;
+  }
+}
+
+function isEntryPoint(): boolean {
+  const entry = process.argv[1];
+  if (!entry) return false;
+  try {
+    return realpathSync(entry) === realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
+  }
+}
+
+if (isEntryPoint()) {
+  // The project pins Node 20 on purpose (DESIGN §9); the SDK's "Node 22 from 2027" notice would
+  // otherwise open every command's output.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+  const code = await main(process.argv.slice(2), {
+    stdout: process.stdout,
+    stderr: process.stderr,
+    env: process.env,
+    cwd: process.cwd(),
+  });
+  // Exit explicitly: SDK clients keep sockets alive, which would otherwise hold the process open.
+  process.exitCode = code;
+  process.stdout.write('', () => process.exit(code));
+}
