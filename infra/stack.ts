@@ -45,6 +45,11 @@ export class AutoProvisionerStack extends Stack {
       'Open the provisioning runs in the Step Functions console.',
     );
     output('TopicArn', p.notifications.topic.topicArn, 'SNS topic with outcome notifications and alarms.');
+    output(
+      'FailedEventsQueueUrl',
+      p.failedEvents.queue.queueUrl,
+      'Dead-letter queue: events and async invocations that failed every retry (autoprov doctor reads its depth).',
+    );
     output('BundleLocation', p.playbookBundle.bundleS3Uri, 'The playbook bundle the instances download.');
     output(
       'InstancePolicyArn',

@@ -472,6 +472,10 @@ describe('alarms and outputs', () => {
     expect(value('TopicArn')).toBe(`arn:aws:sns:${REGION}:${ACCOUNT}:${topicId}`);
     expect(value('BundleLocation')).toMatch(/^s3:\/\/[a-z0-9]+\/bundle\//);
     expect(value('InstancePolicyArn')).toBe(`arn:aws:iam::${ACCOUNT}:policy/${policyId}`);
+    // The CLI's doctor finds the dead-letter queue through this output.
+    const queueRef = outputs.FailedEventsQueueUrl?.Value as { Ref?: string } | undefined;
+    const queues = resources(template, 'AWS::SQS::Queue').map(([id]) => id);
+    expect(queues).toContain(queueRef?.Ref);
   });
 });
 
