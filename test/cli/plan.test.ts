@@ -112,9 +112,10 @@ describe('plan from a fleet file with the shipped rules', () => {
     const block = run.stdout.split('\n\n').find((part) => part.startsWith('i-0a0000000000000b1'));
     expect(block?.split('\n')).toEqual([
       'i-0a0000000000000b1  big-web  (ec2)',
-      '  ✔  baseline    empty match: every host',
-      '  ✖  web         ec2_instance_type=m5.large does not match t3.*',
-      '  ✖  onprem-web  missing group onprem; site is not set (expected dc1)',
+      '  ✔  baseline         ec2_platform=linux matches linux',
+      '  ✖  onprem-baseline  missing group onprem',
+      '  ✖  web              ec2_instance_type=m5.large does not match t3.*',
+      '  ✖  onprem-web       missing group onprem; site is not set (expected dc1)',
       '  → baseline.yml',
     ]);
     expect(run.stdout).toContain('  → baseline.yml, webserver.yml (http_port=80, site_title=Storefront)');

@@ -34,7 +34,7 @@ describe('compileBundle', () => {
   it('compiles the shipped playbooks folder', () => {
     const bundle = compileBundle(playbooksDir);
 
-    expect(bundle.config.rules.map((r) => r.name)).toEqual(['baseline', 'web', 'onprem-web']);
+    expect(bundle.config.rules.map((r) => r.name)).toEqual(['baseline', 'onprem-baseline', 'web', 'onprem-web']);
     expect(bundle.inventoryHosts.map((h) => [h.instanceId, h.name])).toEqual([
       ['mi-0123456789abcdef0', 'mi-0123456789abcdef0'],
       ['mi-0abcdef1234567890', 'web-dc2-01'],
@@ -212,7 +212,7 @@ describe('writeBundle / loadBundle', () => {
     delete process.env.RULES_BUNDLE_PATH;
     process.env.LAMBDA_TASK_ROOT = root;
 
-    expect(loadBundle().config.rules).toHaveLength(3);
+    expect(loadBundle().config.rules).toHaveLength(4);
   });
 
   it('says which file is missing and how to fix it', () => {

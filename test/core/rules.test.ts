@@ -129,10 +129,10 @@ rules:
   it('loads the shipped playbooks/rules.yaml', () => {
     const config = loadRulesFile(join(shippedPlaybooks, 'rules.yaml'));
 
-    expect(config.rules.map((r) => r.name)).toEqual(['baseline', 'web', 'onprem-web']);
+    expect(config.rules.map((r) => r.name)).toEqual(['baseline', 'onprem-baseline', 'web', 'onprem-web']);
     expect(config.inventories).toEqual(['inventory/onprem.ini']);
     expect(config.defaults).toEqual(DEFAULT_RULE_DEFAULTS);
-    expect(config.rules[1]).toMatchObject({
+    expect(config.rules[2]).toMatchObject({
       match: {
         groups: ['webservers'],
         vars: { tag_Environment: ['production', 'staging'], ec2_instance_type: 't3.*' },

@@ -1,0 +1,416 @@
+// The local-mode demo (`npm start`): a demo file (scripts/local/fleets/demo.yaml) is a fleet file
+// (fleet.ts: instances + timed scenario) plus a few keys of its own — the rules to synthesize, the time
+// scale, triggers that act when an instance reaches a state ("terminate app-1 once its baseline is done"),
+// the end state each instance is expected to reach, and whose audit history to show. `runDemo` plays it on
+// the local stack, waits until everything settled (ending with a sweep that finds nothing left to do) and
+// returns a report; start.ts prints it.
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { STATUSES, type Status } from '../../functions/core/types.js';
+import type { HistoryEvent, InstanceRecord } from '../../functions/shared/state-store-api.js';
+import { applyAction, durationMs, type FleetFile, fleetFileSchema, type ScenarioAction } from './fleet.js';
+import {
+  type InstanceChange,
+  type LocalExecution,
+  type LocalStack,
+  type LocalStackOptions,
+  startLocalStack,
+} from './stack.js';
+
+export class DemoFileError extends Error {
+  override name = 'DemoFileError';
+}
+
+const duration = z.union([z.number().nonnegative(), z.string().regex(/^\d+(\.\d+)?(ms|s|m)$/)]);
+
+const triggerSchema = z.strictObject({
+  /** When an instance (Name tag or id) reaches a status, or one of its playbooks a result. */
+  when: z.strictObject({
+    instance: z.string().min(1),
+    status: z.enum(STATUSES).optional(),
+    playbook: z.string().optional(),
+    result: z.string().optional(),
+  }),
+  /** Extra wait after the condition holds. */
+  delay: duration.optional(),
+  action: z.enum(['tag', 'untag', 'stop', 'start', 'terminate']),
+  target: z.union([z.string(), z.array(z.string()).nonempty()]),
+  tags: z.record(z.string(), z.string()).optional(),
+  keys: z.array(z.string()).optional(),
+});
+
+const expectationSchema = z.strictObject({
+  status: z.enum(STATUSES),
+  /** Playbook file → attempts, in run order; each must have succeeded. */
+  playbooks: z.record(z.string(), z.number().int().positive()).optional(),
+  /** SNS messages about this instance. */
+  notifications: z.number().int().nonnegative().optional(),
+});
+
+const demoKeys = {
+  title: z.string().optional(),
+  /** A rules file (laid over playbooks/) or a playbooks folder, relative to the demo file. */
+  rules: z.string().optional(),
+  timeScale: z.number().positive().max(1).optional(),
+  triggers: z.array(triggerSchema).optional(),
+  expect: z.record(z.string(), expectationSchema).optional(),
+  /** Instance (Name or id) whose audit history the demo prints. */
+  history: z.string().optional(),
+};
+
+export type DemoTrigger = z.infer<typeof triggerSchema>;
+export type DemoExpectation = z.infer<typeof expectationSchema>;
+
+export interface DemoFile {
+  readonly path: string;
+  readonly title?: string;
+  readonly rules?: string;
+  readonly timeScale?: number;
+  readonly triggers: readonly DemoTrigger[];
+  readonly expect: Readonly<Record<string, DemoExpectation>>;
+  readonly history?: string;
+  readonly fleet: FleetFile;
+}
+
+/** Reads a demo file (or a plain fleet file: then there are no triggers and no expectations). */
+export function loadDemoFile(path: string): DemoFile {
+  let raw: unknown;
+  try {
+    raw = parseYaml(readFileSync(path, 'utf8'));
+  } catch (error) {
+    throw new DemoFileError(`${path}: cannot read it as YAML: ${(error as Error).message}`);
+  }
+  const record = (raw ?? {}) as Record<string, unknown>;
+  const own = z.object(demoKeys).safeParse(record);
+  const fleetPart = Object.fromEntries(Object.entries(record).filter(([k]) => !(k in demoKeys)));
+  const fleet = fleetFileSchema.safeParse(fleetPart);
+  const issues = [...(own.success ? [] : own.error.issues), ...(fleet.success ? [] : fleet.error.issues)];
+  if (!own.success || !fleet.success) {
+    const lines = issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`);
+    throw new DemoFileError(`${path} is invalid:\n  ${lines.join('\n  ')}`);
+  }
+  const base = dirname(path);
+  return {
+    path,
+    ...(own.data.title ? { title: own.data.title } : {}),
+    ...(own.data.rules ? { rules: resolve(base, own.data.rules) } : {}),
+    ...(own.data.timeScale ? { timeScale: own.data.timeScale } : {}),
+    triggers: own.data.triggers ?? [],
+    expect: own.data.expect ?? {},
+    ...(own.data.history ? { history: own.data.history } : {}),
+    fleet: fleet.data,
+  };
+}
+
+export interface DemoOptions {
+  readonly demo: DemoFile;
+  /** Overrides the demo's rules (then its expectations are not checked: they were written for its rules). */
+  readonly rules?: string;
+  readonly check?: boolean;
+  readonly timeScale?: number;
+  readonly stateDir?: string;
+  /** Gives up after this long (ms) and reports what was still running. @default 300000 */
+  readonly timeoutMs?: number;
+  readonly onProgress?: (message: string) => void;
+  readonly onChange?: (change: InstanceChange) => void;
+  /** Called once the stack runs (e.g. to stop it on Ctrl-C). */
+  readonly onStarted?: (stack: LocalStack) => void;
+  readonly stackOptions?: Partial<LocalStackOptions>;
+}
+
+export interface InstanceSummary {
+  readonly instanceId: string;
+  readonly name?: string;
+  readonly status: Status | 'UNKNOWN';
+  readonly generation: number;
+  readonly playbooks: readonly { file: string; status: string; attempts: number }[];
+  /** Command attempts over all playbooks. */
+  readonly attempts: number;
+  readonly executions: number;
+  readonly notifications: number;
+  /** Carries the hold tag: recorded, never provisioned automatically. */
+  readonly held: boolean;
+  readonly reason?: string;
+}
+
+export interface ExpectationResult {
+  readonly instance: string;
+  readonly expected: DemoExpectation;
+  readonly ok: boolean;
+  readonly problems: readonly string[];
+}
+
+export interface DemoReport {
+  readonly ok: boolean;
+  readonly title?: string;
+  /** From the first instance launch to the settled end. */
+  readonly wallMs: number;
+  readonly startupMs: number;
+  readonly synthesized: boolean;
+  readonly rules: string;
+  readonly check: boolean;
+  readonly stateDir: string;
+  readonly logDir: string;
+  readonly instances: readonly InstanceSummary[];
+  /** Null when the demo's expectations do not apply (rules overridden) or it has none. */
+  readonly expectations: readonly ExpectationResult[] | null;
+  readonly problems: readonly string[];
+  readonly history?: {
+    readonly instanceId: string;
+    readonly name?: string;
+    readonly events: readonly HistoryEvent[];
+  };
+  readonly executions: readonly LocalExecution[];
+  readonly notifications: number;
+  readonly deadLetters: number;
+  readonly apiCalls: Readonly<Record<string, number>>;
+  /** The last sweep: it found nothing left to do, and wrote nothing. */
+  readonly finalSweep?: { readonly summary: unknown; readonly dynamoDbWrites: number };
+  readonly sandboxes: Readonly<Record<string, string>>;
+}
+
+const WRITE_OPERATIONS = ['PutItem', 'UpdateItem', 'DeleteItem', 'BatchWriteItem', 'TransactWriteItems'];
+
+function dynamoWrites(stack: LocalStack): number {
+  const counters = stack.counters();
+  return WRITE_OPERATIONS.reduce((sum, op) => sum + (counters[`DynamoDB.${op}`]?.calls ?? 0), 0);
+}
+
+/**
+ * Runs the demo on a fresh local stack and returns the report with the stack still up (to look around);
+ * the caller stops it. On an error after start-up the stack is stopped here.
+ */
+export async function runDemo(options: DemoOptions): Promise<{ report: DemoReport; stack: LocalStack }> {
+  const { demo } = options;
+  const startedAt = Date.now();
+  const rules = options.rules ?? demo.rules;
+  const problems: string[] = [];
+  let finalSweep: DemoReport['finalSweep'];
+  const armed = new Set(demo.triggers.map((_, i) => i));
+  let running: LocalStack | undefined;
+  const act = (trigger: DemoTrigger, i: number) => {
+    try {
+      if (!running) throw new Error('the stack is not running');
+      const action: ScenarioAction = {
+        at: 0,
+        action: trigger.action,
+        target: trigger.target,
+        ...(trigger.tags ? { tags: trigger.tags } : {}),
+        ...(trigger.keys ? { keys: trigger.keys } : {}),
+      };
+      applyAction(running.fleet, action);
+      options.onProgress?.(`Scenario: ${trigger.action} ${[trigger.target].flat().join(', ')}`);
+    } catch (error) {
+      problems.push(`Trigger ${i + 1} (${trigger.action}) failed: ${(error as Error).message}`);
+    }
+  };
+  // Subscribed before the fleet launches, so the live log and the triggers miss nothing.
+  const onChange = (change: InstanceChange) => {
+    options.onChange?.(change);
+    for (const [i, trigger] of demo.triggers.entries()) {
+      if (!armed.has(i) || !triggerHolds(trigger, change)) continue;
+      armed.delete(i);
+      const delay = trigger.delay === undefined ? 0 : durationMs(trigger.delay);
+      setTimeout(() => act(trigger, i), delay);
+    }
+  };
+  const stack = await startLocalStack({
+    fleet: demo.fleet,
+    rules,
+    check: options.check,
+    timeScale: options.timeScale ?? demo.timeScale ?? 0.01,
+    stateDir: options.stateDir,
+    onProgress: options.onProgress,
+    onChange,
+    ...options.stackOptions,
+  });
+  running = stack;
+  const launchedAt = Date.now();
+  options.onStarted?.(stack);
+  try {
+    const deadline = launchedAt + (options.timeoutMs ?? 300_000);
+    // Settled = idle, and then a sweep that finds nothing to start: the safety net agrees nothing is left.
+    for (let round = 1; ; round++) {
+      await stack.waitForIdle({ timeoutMs: Math.max(1_000, deadline - Date.now()) });
+      const writesBefore = dynamoWrites(stack);
+      const summary = (await stack.sweepNow()) as { started?: number; orphaned?: number; new?: number };
+      await stack.waitForIdle({ timeoutMs: Math.max(1_000, deadline - Date.now()) });
+      const quiet = (summary.started ?? 0) + (summary.orphaned ?? 0) + (summary.new ?? 0) === 0;
+      if (quiet) {
+        finalSweep = { summary, dynamoDbWrites: dynamoWrites(stack) - writesBefore };
+        break;
+      }
+      if (round >= 5) {
+        problems.push('The sweep still found work after 5 rounds.');
+        break;
+      }
+    }
+    for (const [i] of demo.triggers.entries()) {
+      if (armed.has(i)) problems.push(`Trigger ${i + 1} never fired (its condition never held).`);
+    }
+  } catch (error) {
+    problems.push((error as Error).message);
+  }
+  const wallMs = Date.now() - launchedAt;
+  let report: DemoReport;
+  try {
+    report = await buildReport(stack, demo, {
+      rules: rules ?? 'playbooks',
+      check: options.check ?? false,
+      expectationsApply: options.rules === undefined,
+      problems,
+      wallMs,
+      startupMs: launchedAt - startedAt,
+      ...(finalSweep ? { finalSweep } : {}),
+    });
+  } catch (error) {
+    await stack.stop();
+    throw error;
+  }
+  return { report, stack };
+}
+
+function triggerHolds(trigger: DemoTrigger, change: InstanceChange): boolean {
+  const who = trigger.when.instance;
+  if (who !== change.instanceId && who !== change.name) return false;
+  if (trigger.when.status && (change.kind !== 'status' || change.to !== trigger.when.status)) return false;
+  if (trigger.when.playbook) {
+    if (change.kind !== 'playbook' || change.playbook?.file !== trigger.when.playbook) return false;
+    if (trigger.when.result && change.playbook.status !== trigger.when.result) return false;
+  }
+  return true;
+}
+
+async function buildReport(
+  stack: LocalStack,
+  demo: DemoFile,
+  context: {
+    rules: string;
+    check: boolean;
+    expectationsApply: boolean;
+    problems: string[];
+    wallMs: number;
+    startupMs: number;
+    finalSweep?: DemoReport['finalSweep'];
+  },
+): Promise<DemoReport> {
+  const records = new Map((await stack.store.listAll()).map((r) => [r.instanceId, r]));
+  const executions = stack.executions();
+  const notifications = stack.notifications();
+  const ids = new Set<string>([...stack.fleet.list().map((i) => i.instanceId), ...records.keys()]);
+  const instances: InstanceSummary[] = [...ids].map((instanceId) =>
+    summarize(
+      instanceId,
+      stack.fleet.get(instanceId)?.tags.Name,
+      records.get(instanceId),
+      executions,
+      notifications,
+    ),
+  );
+
+  const byRef = (ref: string) => instances.find((i) => i.instanceId === ref || i.name === ref);
+  let expectations: ExpectationResult[] | null = null;
+  if (context.expectationsApply && Object.keys(demo.expect).length > 0) {
+    expectations = Object.entries(demo.expect).map(([ref, expected]) =>
+      checkExpectation(ref, expected, byRef(ref)),
+    );
+  }
+  const problems = [...context.problems];
+  const dead = stack.deadLetters();
+  if (dead.length > 0) problems.push(`${dead.length} event(s) or invocation(s) dead-lettered.`);
+  const unsettled = instances.filter((i) => i.status === 'RUNNING' || (i.status === 'PENDING' && !i.held));
+  if (!expectations && unsettled.length > 0) {
+    problems.push(
+      `Not settled: ${unsettled.map((i) => `${i.name ?? i.instanceId} ${i.status}`).join(', ')}.`,
+    );
+  }
+  const ok = problems.length === 0 && (expectations ?? []).every((e) => e.ok);
+
+  let history: DemoReport['history'];
+  const historyRef = demo.history ? byRef(demo.history) : undefined;
+  if (historyRef) {
+    history = {
+      instanceId: historyRef.instanceId,
+      ...(historyRef.name ? { name: historyRef.name } : {}),
+      events: await stack.store.listHistory(historyRef.instanceId),
+    };
+  }
+  const apiCalls = Object.fromEntries(Object.entries(stack.counters()).map(([k, c]) => [k, c.calls]));
+  return {
+    ok,
+    ...(demo.title ? { title: demo.title } : {}),
+    wallMs: context.wallMs,
+    startupMs: context.startupMs,
+    synthesized: stack.assembly.synthesized,
+    rules: context.rules,
+    check: context.check,
+    stateDir: stack.stateDir,
+    logDir: stack.logDir,
+    instances,
+    expectations,
+    problems,
+    ...(history ? { history } : {}),
+    executions,
+    notifications: notifications.length,
+    deadLetters: dead.length,
+    apiCalls,
+    ...(context.finalSweep ? { finalSweep: context.finalSweep } : {}),
+    sandboxes: Object.fromEntries(instances.map((i) => [i.instanceId, stack.sandboxDir(i.instanceId)])),
+  };
+}
+
+function summarize(
+  instanceId: string,
+  name: string | undefined,
+  record: InstanceRecord | undefined,
+  executions: readonly LocalExecution[],
+  notifications: readonly { subject?: string; message: string }[],
+): InstanceSummary {
+  const playbooks = (record?.playbooks ?? []).map((p) => ({
+    file: p.file,
+    status: p.status,
+    attempts: p.attempts,
+  }));
+  return {
+    instanceId,
+    ...(name ? { name } : {}),
+    status: record?.status ?? 'UNKNOWN',
+    generation: record?.generation ?? 0,
+    playbooks,
+    attempts: playbooks.reduce((sum, p) => sum + p.attempts, 0),
+    executions: executions.filter((e) => e.name.startsWith(`${instanceId}-g`)).length,
+    held: record?.held ?? false,
+    notifications: notifications.filter(
+      (n) => n.message.includes(instanceId) || n.subject?.includes(instanceId),
+    ).length,
+    ...(record?.reason ? { reason: record.reason } : {}),
+  };
+}
+
+function checkExpectation(
+  ref: string,
+  expected: DemoExpectation,
+  actual: InstanceSummary | undefined,
+): ExpectationResult {
+  const problems: string[] = [];
+  if (!actual) {
+    problems.push('no such instance in the fleet or the state table');
+  } else {
+    if (actual.status !== expected.status)
+      problems.push(`status ${actual.status}, expected ${expected.status}`);
+    if (expected.playbooks) {
+      const want = Object.entries(expected.playbooks);
+      const got = actual.playbooks.map((p) => `${p.file} ${p.status} ×${p.attempts}`);
+      const wanted = want.map(([file, attempts]) => `${file} Success ×${attempts}`);
+      if (got.join(', ') !== wanted.join(', ')) {
+        problems.push(`playbooks [${got.join(', ')}], expected [${wanted.join(', ')}]`);
+      }
+    }
+    if (expected.notifications !== undefined && actual.notifications !== expected.notifications) {
+      problems.push(`${actual.notifications} notification(s), expected ${expected.notifications}`);
+    }
+  }
+  return { instance: ref, expected, ok: problems.length === 0, problems };
+}

@@ -1,0 +1,372 @@
+// Reads a synthesized cloud assembly (cdk.out) into what local mode needs to run it: every Node.js Lambda
+// function (handler, bundled asset directory, environment), the state machine's ASL, the EventBridge rules,
+// the sweep schedule, the SSM documents, the state table, the topics, buckets and the playbook bundle.
+// Every CloudFormation intrinsic — in the ASL, the environment variables and the event patterns alike — is
+// resolved with ONE placeholder scheme (infra/asl.ts resolveIntrinsics), so a function's STATE_MACHINE_ARN,
+// the ARN the Step Functions emulator registers and the Lambda ARNs inside the ASL all agree by construction.
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import type { CreateTableCommandInput } from '@aws-sdk/client-dynamodb';
+import { zipSync } from 'fflate';
+import { extractAsl, forLocalRunner, type ResolveOptions, resolveIntrinsics } from '../../infra/asl.js';
+import { functionNameOf } from './services/lambda.js';
+
+export class TemplateReadError extends Error {
+  override name = 'TemplateReadError';
+}
+
+type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+interface Resource {
+  readonly Type: string;
+  readonly Properties?: Record<string, Json>;
+  readonly Metadata?: Record<string, Json>;
+}
+export interface CfnTemplate {
+  readonly Resources: Record<string, Resource>;
+  readonly Parameters?: Record<string, { readonly Default?: Json }>;
+}
+
+/** One Node.js function of the stack, ready for the function host. */
+export interface LocalFunctionSpec {
+  readonly logicalId: string;
+  /** What `Ref` resolves to: the name the ASL, the env vars and the Lambda emulator use. */
+  readonly name: string;
+  /** `file.export`, e.g. `index.handler`. */
+  readonly handler: string;
+  /** The bundled asset directory in the assembly. */
+  readonly assetDir: string;
+  /** Environment.Variables, intrinsics resolved. */
+  readonly environment: Readonly<Record<string, string>>;
+  readonly timeoutSeconds: number;
+  readonly memoryMb: number;
+  /** POWERTOOLS_SERVICE_NAME, when set: the function's role (`sweep`, `callback`, …). */
+  readonly serviceName?: string;
+}
+
+export interface LocalRuleSpec {
+  readonly logicalId: string;
+  readonly eventPattern: Readonly<Record<string, unknown>>;
+  /** Names of the target functions. */
+  readonly targets: readonly string[];
+}
+
+export interface LocalScheduleSpec {
+  readonly logicalId: string;
+  /** From `rate(N minutes|hours|days)`. */
+  readonly rateSeconds: number;
+  /** Name of the target function. */
+  readonly target: string;
+  /** The target's Input, parsed. */
+  readonly input: unknown;
+  readonly maximumRetryAttempts: number;
+}
+
+export interface LocalDocumentSpec {
+  readonly logicalId: string;
+  readonly name: string;
+  readonly documentType: string;
+  readonly content: unknown;
+}
+
+export interface LocalBundleSpec {
+  readonly bucket: string;
+  readonly key: string;
+  /** The https URL AWS-ApplyAnsiblePlaybooks downloads (SourceInfo path). */
+  readonly url: string;
+  /** Asset in the assembly: a directory (zipped on read) or a zip file. */
+  readonly assetPath: string;
+}
+
+export interface LocalStackSpec {
+  readonly assemblyDir: string;
+  readonly stackName: string;
+  readonly templateFile: string;
+  readonly template: CfnTemplate;
+  readonly region: string;
+  readonly account: string;
+  readonly functions: readonly LocalFunctionSpec[];
+  readonly stateMachine: {
+    readonly logicalId: string;
+    readonly name: string;
+    /** The placeholder ARN functions are configured with; register the machine under it. */
+    readonly arn: string;
+    /** ASL, intrinsics resolved, adapted for aws-local-stepfunctions (infra/asl.ts forLocalRunner). */
+    readonly definition: Record<string, unknown>;
+  };
+  readonly rules: readonly LocalRuleSpec[];
+  readonly schedules: readonly LocalScheduleSpec[];
+  readonly documents: readonly LocalDocumentSpec[];
+  readonly table: { readonly create: CreateTableCommandInput; readonly ttlAttribute?: string };
+  readonly topics: readonly string[];
+  readonly buckets: readonly string[];
+  readonly bundles: readonly LocalBundleSpec[];
+}
+
+interface AssemblyManifest {
+  readonly artifacts?: Record<
+    string,
+    { readonly type?: string; readonly properties?: { readonly templateFile?: string } }
+  >;
+}
+interface AssetManifest {
+  readonly files?: Record<
+    string,
+    { readonly source?: { readonly path?: string; readonly packaging?: string } }
+  >;
+}
+
+const readJson = <T>(file: string): T => JSON.parse(readFileSync(file, 'utf8')) as T;
+
+/** The one CloudFormation stack artifact of the assembly. */
+function stackArtifact(assemblyDir: string): { stackName: string; templateFile: string } {
+  const manifestFile = join(assemblyDir, 'manifest.json');
+  if (!existsSync(manifestFile)) {
+    throw new TemplateReadError(
+      `${assemblyDir} is not a cloud assembly (no manifest.json): synthesize first.`,
+    );
+  }
+  const stacks = Object.entries(readJson<AssemblyManifest>(manifestFile).artifacts ?? {}).filter(
+    ([, a]) => a.type === 'aws:cloudformation:stack',
+  );
+  const [first] = stacks;
+  if (stacks.length !== 1 || !first?.[1].properties?.templateFile) {
+    throw new TemplateReadError(
+      `Expected one CloudFormation stack in ${assemblyDir}, found ${stacks.map(([id]) => id).join(', ') || 'none'}.`,
+    );
+  }
+  return { stackName: first[0], templateFile: join(assemblyDir, first[1].properties.templateFile) };
+}
+
+/**
+ * `Fn::GetAtt [<BucketDeployment>, SourceObjectKeys]` is a list only known at deploy time; the keys are the
+ * deployment's own SourceObjectKeys property. Substituted before anything is resolved, so `Fn::Select` works.
+ */
+function substituteDeploymentKeys(template: CfnTemplate): CfnTemplate {
+  const keys = new Map<string, Json>();
+  for (const [id, r] of Object.entries(template.Resources)) {
+    if (r.Type === 'Custom::CDKBucketDeployment' && r.Properties?.SourceObjectKeys !== undefined) {
+      keys.set(id, r.Properties.SourceObjectKeys);
+    }
+  }
+  const visit = (node: Json): Json => {
+    if (Array.isArray(node)) return node.map(visit);
+    if (node === null || typeof node !== 'object') return node;
+    const getAtt = node['Fn::GetAtt'];
+    if (Array.isArray(getAtt) && getAtt[1] === 'SourceObjectKeys' && keys.has(String(getAtt[0]))) {
+      return keys.get(String(getAtt[0])) as Json;
+    }
+    return Object.fromEntries(Object.entries(node).map(([k, v]) => [k, visit(v)]));
+  };
+  return visit(template as unknown as Json) as unknown as CfnTemplate;
+}
+
+function rateSeconds(expression: string, where: string): number {
+  const match = /^rate\((\d+)\s+(minute|minutes|hour|hours|day|days)\)$/.exec(expression.trim());
+  if (!match) {
+    throw new TemplateReadError(
+      `${where}: only rate(...) schedules are supported locally, got "${expression}".`,
+    );
+  }
+  const n = Number(match[1]);
+  const unit = match[2] ?? 'minutes';
+  return n * (unit.startsWith('minute') ? 60 : unit.startsWith('hour') ? 3600 : 86_400);
+}
+
+/** Reads the stack of a synthesized assembly. Fails with what is missing when the assembly is incomplete. */
+export function readLocalStack(assemblyDir: string, options: ResolveOptions = {}): LocalStackSpec {
+  const { stackName, templateFile } = stackArtifact(assemblyDir);
+  const raw = readJson<CfnTemplate>(templateFile);
+  const template = substituteDeploymentKeys(raw);
+  const resolveOptions: ResolveOptions = { stackName, ...options };
+  const region = resolveOptions.region ?? 'us-east-1';
+  const account = resolveOptions.account ?? '123456789012';
+  const resolve = (value: unknown): unknown => resolveIntrinsics(value, template, resolveOptions);
+  const ref = (logicalId: string): string => String(resolve({ Ref: logicalId }));
+  const arnOf = (value: unknown): string => String(resolve(value));
+  const byType = (type: string) =>
+    Object.entries(template.Resources).filter(([, r]) => r.Type === type) as [string, Resource][];
+
+  const assetsFile = join(assemblyDir, `${stackName}.assets.json`);
+  const assets = existsSync(assetsFile) ? readJson<AssetManifest>(assetsFile) : { files: {} };
+  const assetPath = (hashOrKey: string, where: string): string => {
+    const hash = hashOrKey.replace(/\.zip$/, '');
+    const path = assets.files?.[hash]?.source?.path ?? `asset.${hash}`;
+    const full = join(assemblyDir, path);
+    if (!existsSync(full)) {
+      throw new TemplateReadError(
+        `${where}: asset ${hash} is not in ${assemblyDir} (${path}). The assembly is incomplete: synthesize again with bundling on.`,
+      );
+    }
+    return full;
+  };
+
+  const functions: LocalFunctionSpec[] = [];
+  for (const [id, r] of byType('AWS::Lambda::Function')) {
+    const p = r.Properties ?? {};
+    // Only our Node.js functions; CDK's own helpers (the Python BucketDeployment handler) are emulated.
+    if (!String(p.Runtime ?? '').startsWith('nodejs')) continue;
+    const code = (p.Code ?? {}) as Record<string, Json>;
+    const key = typeof code.S3Key === 'string' ? code.S3Key : undefined;
+    const metaPath = r.Metadata?.['aws:asset:path'];
+    const assetDir = key
+      ? assetPath(key, `Function ${id}`)
+      : typeof metaPath === 'string'
+        ? join(assemblyDir, metaPath)
+        : undefined;
+    if (!assetDir || !statSync(assetDir).isDirectory()) {
+      throw new TemplateReadError(
+        `Function ${id}: its code is not a bundled asset directory in the assembly.`,
+      );
+    }
+    const variables = ((p.Environment as Record<string, Json> | undefined)?.Variables ?? {}) as Record<
+      string,
+      Json
+    >;
+    const environment = Object.fromEntries(
+      Object.entries(resolve(variables) as Record<string, unknown>).map(([k, v]) => [k, String(v)]),
+    );
+    functions.push({
+      logicalId: id,
+      name: ref(id),
+      handler: String(p.Handler ?? 'index.handler'),
+      assetDir,
+      environment,
+      timeoutSeconds: typeof p.Timeout === 'number' ? p.Timeout : 3,
+      memoryMb: typeof p.MemorySize === 'number' ? p.MemorySize : 128,
+      ...(environment.POWERTOOLS_SERVICE_NAME ? { serviceName: environment.POWERTOOLS_SERVICE_NAME } : {}),
+    });
+  }
+  const functionByArn = (arn: string, where: string): string => {
+    const name = functionNameOf(arn);
+    if (!functions.some((f) => f.name === name)) {
+      throw new TemplateReadError(`${where}: target ${arn} is not one of the stack's Node.js functions.`);
+    }
+    return name;
+  };
+
+  const machines = byType('AWS::StepFunctions::StateMachine');
+  const [machine] = machines;
+  if (machines.length !== 1 || !machine) {
+    throw new TemplateReadError(`Expected one state machine in ${templateFile}, found ${machines.length}.`);
+  }
+  const machineArn = ref(machine[0]);
+  const stateMachine = {
+    logicalId: machine[0],
+    name: machineArn.split(':').at(-1) ?? machine[0],
+    arn: machineArn,
+    definition: forLocalRunner(extractAsl(template, machine[0], resolveOptions)),
+  };
+
+  const rules: LocalRuleSpec[] = [];
+  const schedules: LocalScheduleSpec[] = [];
+  for (const [id, r] of byType('AWS::Events::Rule')) {
+    const p = r.Properties ?? {};
+    if (p.State === 'DISABLED') continue;
+    const targets = ((p.Targets ?? []) as Record<string, Json>[]).map((t) =>
+      functionByArn(arnOf(t.Arn), `Rule ${id}`),
+    );
+    if (typeof p.ScheduleExpression === 'string') {
+      for (const [i, target] of targets.entries()) {
+        const input = ((p.Targets as Record<string, Json>[])[i]?.Input ?? '{}') as string;
+        schedules.push({
+          logicalId: id,
+          rateSeconds: rateSeconds(p.ScheduleExpression, `Rule ${id}`),
+          target,
+          input: JSON.parse(input) as unknown,
+          maximumRetryAttempts: 2,
+        });
+      }
+      continue;
+    }
+    rules.push({ logicalId: id, eventPattern: resolve(p.EventPattern) as Record<string, unknown>, targets });
+  }
+  for (const [id, r] of byType('AWS::Scheduler::Schedule')) {
+    const p = r.Properties ?? {};
+    if (p.State === 'DISABLED') continue;
+    const target = (p.Target ?? {}) as Record<string, Json>;
+    const retry = (target.RetryPolicy ?? {}) as Record<string, Json>;
+    schedules.push({
+      logicalId: id,
+      rateSeconds: rateSeconds(String(p.ScheduleExpression ?? ''), `Schedule ${id}`),
+      target: functionByArn(arnOf(target.Arn), `Schedule ${id}`),
+      input: JSON.parse(typeof target.Input === 'string' ? target.Input : '{}') as unknown,
+      maximumRetryAttempts: typeof retry.MaximumRetryAttempts === 'number' ? retry.MaximumRetryAttempts : 185,
+    });
+  }
+
+  const documents: LocalDocumentSpec[] = byType('AWS::SSM::Document').map(([id, r]) => ({
+    logicalId: id,
+    name: ref(id),
+    documentType: String(r.Properties?.DocumentType ?? 'Command'),
+    content: resolve(r.Properties?.Content),
+  }));
+
+  const tables = byType('AWS::DynamoDB::Table');
+  const [table] = tables;
+  if (tables.length !== 1 || !table) {
+    throw new TemplateReadError(`Expected one DynamoDB table in ${templateFile}, found ${tables.length}.`);
+  }
+  const tp = resolve(table[1].Properties ?? {}) as Record<string, unknown>;
+  const ttl = tp.TimeToLiveSpecification as { AttributeName?: string; Enabled?: boolean } | undefined;
+  const create = {
+    TableName: ref(table[0]),
+    AttributeDefinitions: tp.AttributeDefinitions,
+    KeySchema: tp.KeySchema,
+    BillingMode: 'PAY_PER_REQUEST',
+    ...(tp.GlobalSecondaryIndexes ? { GlobalSecondaryIndexes: tp.GlobalSecondaryIndexes } : {}),
+    ...(tp.LocalSecondaryIndexes ? { LocalSecondaryIndexes: tp.LocalSecondaryIndexes } : {}),
+  } as CreateTableCommandInput;
+
+  const bundles: LocalBundleSpec[] = byType('Custom::CDKBucketDeployment').flatMap(([id, r]) => {
+    const p = resolve(r.Properties ?? {}) as Record<string, unknown>;
+    const keys = (p.SourceObjectKeys ?? []) as string[];
+    const bucket = String(p.DestinationBucketName ?? '');
+    const prefix = typeof p.DestinationBucketKeyPrefix === 'string' ? p.DestinationBucketKeyPrefix : '';
+    if (p.Extract !== false && p.Extract !== 'false') {
+      throw new TemplateReadError(`${id}: only extract: false deployments (one zip object) are supported.`);
+    }
+    return keys.map((sourceKey) => {
+      const key = `${prefix}${sourceKey}`;
+      return {
+        bucket,
+        key,
+        url: `https://s3.${region}.amazonaws.com/${bucket}/${key}`,
+        assetPath: assetPath(sourceKey, `Bucket deployment ${id}`),
+      };
+    });
+  });
+
+  return {
+    assemblyDir,
+    stackName,
+    templateFile,
+    template,
+    region,
+    account,
+    functions,
+    stateMachine,
+    rules,
+    schedules,
+    documents,
+    table: { create, ...(ttl?.Enabled && ttl.AttributeName ? { ttlAttribute: ttl.AttributeName } : {}) },
+    topics: byType('AWS::SNS::Topic').map(([id]) => ref(id)),
+    buckets: byType('AWS::S3::Bucket').map(([id]) => ref(id)),
+    bundles,
+  };
+}
+
+/** The bytes of a bundle asset: the zip itself, or the directory zipped (what the deployment uploads). */
+export function bundleZip(assetPath: string): Uint8Array {
+  if (!statSync(assetPath).isDirectory()) return readFileSync(assetPath);
+  const files: Record<string, Uint8Array> = {};
+  const walk = (dir: string): void => {
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      const full = join(dir, entry.name);
+      if (entry.isDirectory()) walk(full);
+      else if (entry.isFile()) files[relative(assetPath, full).split('\\').join('/')] = readFileSync(full);
+    }
+  };
+  walk(assetPath);
+  // A fixed mtime: the same folder always gives the same bytes.
+  return zipSync(files, { level: 6, mtime: new Date('2020-01-01T00:00:00Z') });
+}
