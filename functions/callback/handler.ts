@@ -4,21 +4,17 @@
 // zod/mini: tree-shakeable, ~20 KB in the bundle where the classic API costs ~450 KB.
 import * as z from 'zod/mini';
 import { clients } from '../shared/clients.js';
-import { getNumberFromEnv, getStringFromEnv } from '../shared/config.js';
+import { getStringFromEnv } from '../shared/config.js';
 import { InvalidInputError, isTransientAwsError, TransientError } from '../shared/errors.js';
 import { logger } from '../shared/logger.js';
-import { StateStore } from '../shared/state-store.js';
+import { stateStoreFromEnv } from '../shared/store-from-env.js';
 import type { CheckCommandInput, CommandResult } from '../shared/workflow-contract.js';
 import { checkCommand } from './check-command.js';
 import type { CallbackDeps } from './command-end.js';
 import { type CallbackOutcome, reportInvocationStatus } from './report-status.js';
 
 const deps: CallbackDeps = {
-  store: new StateStore({
-    doc: clients.dynamo(),
-    tableName: getStringFromEnv('TABLE_NAME'),
-    historyDays: getNumberFromEnv('HISTORY_DAYS', 90),
-  }),
+  store: stateStoreFromEnv(),
   ssm: clients.ssm(),
   sfn: clients.sfn(),
   settings: { region: getStringFromEnv('AWS_REGION'), outputLogGroup: getStringFromEnv('OUTPUT_LOG_GROUP') },

@@ -5,26 +5,16 @@ import { loadBundle } from '../core/bundle-file.js';
 import { clients } from '../shared/clients.js';
 import { getNumberFromEnv, getStringFromEnv } from '../shared/config.js';
 import { logger } from '../shared/logger.js';
-import { StateStore } from '../shared/state-store.js';
+import { stateStoreFromEnv } from '../shared/store-from-env.js';
 import { type DetectionOutcome, type DetectorDeps, handleDetectorEvent } from './detect.js';
 import { parseDetectorEvent } from './events.js';
 
-const tableName = getStringFromEnv('TABLE_NAME');
 const stateMachineArn = getStringFromEnv('STATE_MACHINE_ARN');
 const notifierFunctionName = getStringFromEnv('NOTIFIER_FUNCTION_NAME');
 const leaseSeconds = getNumberFromEnv('LEASE_SECONDS', 7200);
-const historyDays = getNumberFromEnv('HISTORY_DAYS', 90);
 const bundle = loadBundle();
 
-// arn:aws:states:<region>:<account>:stateMachine:<name> — records carry account and region (DESIGN §10).
-const [, , , region, accountId] = stateMachineArn.split(':');
-const store = new StateStore({
-  doc: clients.dynamo(),
-  tableName,
-  historyDays,
-  ...(accountId ? { accountId } : {}),
-  ...(region ? { region } : {}),
-});
+const store = stateStoreFromEnv();
 
 const deps: DetectorDeps = {
   store,

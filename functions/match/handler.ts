@@ -2,20 +2,15 @@
 // zod/mini: tree-shakeable, ~20 KB in the bundle where the classic API costs ~450 KB.
 import * as z from 'zod/mini';
 import { loadBundle } from '../core/bundle-file.js';
-import { clients } from '../shared/clients.js';
-import { getNumberFromEnv, getStringFromEnv } from '../shared/config.js';
+import { getNumberFromEnv } from '../shared/config.js';
 import { InvalidInputError, isTransientAwsError, TransientError } from '../shared/errors.js';
 import { logger } from '../shared/logger.js';
-import { StateStore } from '../shared/state-store.js';
+import { stateStoreFromEnv } from '../shared/store-from-env.js';
 import type { ExecutionInput, MatchOutput } from '../shared/workflow-contract.js';
 import { matchInstance } from './match-instance.js';
 
 // Cold start: configuration errors fail here, loudly, before any execution is touched.
-const store = new StateStore({
-  doc: clients.dynamo(),
-  tableName: getStringFromEnv('TABLE_NAME'),
-  historyDays: getNumberFromEnv('HISTORY_DAYS', 90),
-});
+const store = stateStoreFromEnv();
 const bundle = loadBundle();
 const settings = {
   agentCheckIntervalSeconds: getNumberFromEnv('AGENT_CHECK_INTERVAL_SECONDS'),

@@ -4,19 +4,15 @@
 import * as z from 'zod/mini';
 import { STATUSES } from '../core/types.js';
 import { clients } from '../shared/clients.js';
-import { getNumberFromEnv, getOptionalStringFromEnv, getStringFromEnv } from '../shared/config.js';
+import { getOptionalStringFromEnv, getStringFromEnv } from '../shared/config.js';
 import { InvalidInputError, isTransientAwsError, TransientError } from '../shared/errors.js';
 import { logger } from '../shared/logger.js';
-import { StateStore } from '../shared/state-store.js';
+import { stateStoreFromEnv } from '../shared/store-from-env.js';
 import type { NotifyOutput } from '../shared/workflow-contract.js';
 import { type Channel, cachedSecretReader, slackChannel, telegramChannel } from './channels.js';
 import { type NotifyInput, notify } from './notify.js';
 
-const store = new StateStore({
-  doc: clients.dynamo(),
-  tableName: getStringFromEnv('TABLE_NAME'),
-  historyDays: getNumberFromEnv('HISTORY_DAYS', 90),
-});
+const store = stateStoreFromEnv();
 const topicArn = getStringFromEnv('TOPIC_ARN');
 const stateMachineArn = getStringFromEnv('STATE_MACHINE_ARN');
 

@@ -1,19 +1,13 @@
 // Record outcome λ (last workflow step before notify): RecordInput → RecordOutput.
 // zod/mini: tree-shakeable, ~20 KB in the bundle where the classic API costs ~450 KB.
 import * as z from 'zod/mini';
-import { clients } from '../shared/clients.js';
-import { getNumberFromEnv, getStringFromEnv } from '../shared/config.js';
 import { InvalidInputError, isTransientAwsError, TransientError } from '../shared/errors.js';
 import { logger } from '../shared/logger.js';
-import { StateStore } from '../shared/state-store.js';
+import { stateStoreFromEnv } from '../shared/store-from-env.js';
 import type { RecordInput, RecordOutput } from '../shared/workflow-contract.js';
 import { recordOutcome } from './record-outcome.js';
 
-const store = new StateStore({
-  doc: clients.dynamo(),
-  tableName: getStringFromEnv('TABLE_NAME'),
-  historyDays: getNumberFromEnv('HISTORY_DAYS', 90),
-});
+const store = stateStoreFromEnv();
 
 const inputSchema = z.object({
   instanceId: z

@@ -4,10 +4,10 @@
 import * as z from 'zod/mini';
 import { loadBundle } from '../core/bundle-file.js';
 import { clients } from '../shared/clients.js';
-import { ConfigError, getNumberFromEnv, getStringFromEnv } from '../shared/config.js';
+import { ConfigError, getStringFromEnv } from '../shared/config.js';
 import { InvalidInputError, isTransientAwsError, TransientError } from '../shared/errors.js';
 import { logger } from '../shared/logger.js';
-import { StateStore } from '../shared/state-store.js';
+import { stateStoreFromEnv } from '../shared/store-from-env.js';
 import type { RunCommandInput } from '../shared/workflow-contract.js';
 import type { RunCommandSettings } from './command-request.js';
 import { runCommand } from './send-command.js';
@@ -22,11 +22,7 @@ function installDependencies(): boolean {
   return value === 'True';
 }
 
-const store = new StateStore({
-  doc: clients.dynamo(),
-  tableName: getStringFromEnv('TABLE_NAME'),
-  historyDays: getNumberFromEnv('HISTORY_DAYS', 90),
-});
+const store = stateStoreFromEnv();
 const ssm = clients.ssm();
 const bundle = loadBundle();
 const settings: RunCommandSettings = {

@@ -6,14 +6,12 @@ import { loadBundle } from '../core/bundle-file.js';
 import { clients } from '../shared/clients.js';
 import { getNumberFromEnv, getStringFromEnv } from '../shared/config.js';
 import { logger } from '../shared/logger.js';
-import { StateStore } from '../shared/state-store.js';
+import { stateStoreFromEnv } from '../shared/store-from-env.js';
 import { runSweep, type SweepDeps, type SweepSummary } from './run-sweep.js';
 
-const tableName = getStringFromEnv('TABLE_NAME');
 const stateMachineArn = getStringFromEnv('STATE_MACHINE_ARN');
 const notifierFunctionName = getStringFromEnv('NOTIFIER_FUNCTION_NAME');
 const leaseSeconds = getNumberFromEnv('LEASE_SECONDS', 7200);
-const historyDays = getNumberFromEnv('HISTORY_DAYS', 90);
 const concurrency = getNumberFromEnv('SWEEP_CONCURRENCY', 10);
 const bundle = loadBundle();
 
@@ -22,15 +20,7 @@ const metrics = new Metrics({
   serviceName: 'sweep',
 });
 
-// arn:aws:states:<region>:<account>:stateMachine:<name> — records carry account and region (DESIGN §10).
-const [, , , region, accountId] = stateMachineArn.split(':');
-const store = new StateStore({
-  doc: clients.dynamo(),
-  tableName,
-  historyDays,
-  ...(accountId ? { accountId } : {}),
-  ...(region ? { region } : {}),
-});
+const store = stateStoreFromEnv();
 
 const deps: SweepDeps = {
   store,
