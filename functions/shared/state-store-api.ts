@@ -1,5 +1,6 @@
 // The contract of the DynamoDB state store (DESIGN §4). Implemented by `state-store.ts`;
 // handlers depend on this interface so tests can pass either the real store (DynamoDB Local) or a fake.
+import type { KnownInstance } from '../core/reconcile.js';
 import type { HostFacts, PlannedPlaybook, PlaybookRunStatus, Source, Status } from '../core/types.js';
 
 /** Kinds of audit events kept as history items (`sk = EVT#<iso time>#<seq>`). */
@@ -206,16 +207,5 @@ export interface StateStoreApi {
   listAll(): Promise<InstanceRecord[]>;
 }
 
-export interface FleetEntry {
-  readonly instanceId: string;
-  readonly status: Status;
-  readonly source: Source;
-  readonly generation: number;
-  readonly factsHash: string;
-  readonly held: boolean;
-  readonly leaseExpiresAt?: string;
-  readonly executionName?: string;
-  readonly lastSuccessFingerprint?: string;
-  /** Fingerprint of the last run's match (recordMatch / recordOutcome). */
-  readonly fingerprint?: string;
-}
+/** A compact fleet-index entry: exactly what the sweep's pure reconcile needs to know about a record. */
+export type FleetEntry = KnownInstance;
