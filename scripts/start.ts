@@ -34,6 +34,8 @@ Usage: npm start -- [options]
   --json                 print one JSON document instead of the live log and tables
   --time-scale <factor>  multiply AWS durations (sweep rate, retry backoff, agent checks); default 0.01
   --keep                 keep the state directory (.local/run-…) even when the demo succeeds
+  --serve                after the demo, keep the local stack running and print how to point the
+                         autoprov CLI at it (status, history, plan, retry…); Ctrl-C stops it
   --help                 this text
 Needs Java >= 17 (DynamoDB Local) and ansible-playbook (the local SSM agent runs playbooks for real).`;
 
@@ -44,6 +46,7 @@ interface CliOptions {
   readonly json: boolean;
   readonly timeScale?: number;
   readonly keep: boolean;
+  readonly serve: boolean;
 }
 
 class UsageError extends Error {
@@ -61,6 +64,7 @@ function readOptions(argv: readonly string[], env: NodeJS.ProcessEnv): CliOption
       json: { type: 'boolean' },
       'time-scale': { type: 'string' },
       keep: { type: 'boolean' },
+      serve: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -85,6 +89,7 @@ function readOptions(argv: readonly string[], env: NodeJS.ProcessEnv): CliOption
     json: values.json ?? npmFlag('json'),
     ...(timeScale !== undefined ? { timeScale } : {}),
     keep: values.keep ?? npmFlag('keep'),
+    serve: values.serve ?? npmFlag('serve'),
   };
 }
 
@@ -191,11 +196,35 @@ async function main(): Promise<number> {
     onChange: json ? undefined : (change) => log(formatChange(change, launchAt)),
   });
   stack = running;
+  if (options.serve) {
+    if (json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+    else printReport(report, true);
+    log(serveInstructions(running));
+    await new Promise<never>(() => {}); // until Ctrl-C (the SIGINT handler stops the stack)
+  }
   const keep = options.keep || !report.ok;
   await running.stop({ removeStateDir: !keep });
   if (json) process.stdout.write(`${JSON.stringify({ ...report, stateKept: keep }, null, 2)}\n`);
   else printReport(report, keep);
   return report.ok ? 0 : 1;
+}
+
+/** The environment that points the autoprov CLI (or the AWS CLI) at the running local stack. */
+function serveInstructions(stack: LocalStack): string {
+  const table = String(stack.spec.table.create.TableName);
+  const env: Record<string, string> = {
+    AWS_REGION: stack.spec.region,
+    AWS_ACCESS_KEY_ID: 'local',
+    AWS_SECRET_ACCESS_KEY: 'local',
+    AWS_ENDPOINT_URL: stack.endpoints.aws,
+    AWS_ENDPOINT_URL_DYNAMODB: stack.endpoints.dynamoDbDirect,
+    AUTOPROV_TABLE: table,
+    AUTOPROV_STATE_MACHINE_ARN: stack.spec.stateMachine.arn,
+  };
+  const exports = Object.entries(env)
+    .map(([key, value]) => `  export ${key}=${value}`)
+    .join('\n');
+  return `\nThe local stack keeps running. In another terminal, in this folder:\n${exports}\n  npm run autoprov -- status\n  npm run autoprov -- history <instance id>\n\nCtrl-C here stops it.`;
 }
 
 // Exit explicitly once stdout is flushed: an idle keep-alive socket must not hold the demo open.
