@@ -34,7 +34,12 @@ describe('compileBundle', () => {
   it('compiles the shipped playbooks folder', () => {
     const bundle = compileBundle(playbooksDir);
 
-    expect(bundle.config.rules.map((r) => r.name)).toEqual(['baseline', 'onprem-baseline', 'web', 'onprem-web']);
+    expect(bundle.config.rules.map((r) => r.name)).toEqual([
+      'baseline',
+      'onprem-baseline',
+      'web',
+      'onprem-web',
+    ]);
     expect(bundle.inventoryHosts.map((h) => [h.instanceId, h.name])).toEqual([
       ['mi-0123456789abcdef0', 'mi-0123456789abcdef0'],
       ['mi-0abcdef1234567890', 'web-dc2-01'],
