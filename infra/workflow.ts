@@ -78,9 +78,16 @@ export class ProvisioningWorkflow extends Construct {
     const $ = sfn.JsonPath;
     const ids = { instanceId: $.stringAt('$.instanceId'), generation: $.numberAt('$.generation') };
 
-    const invoke = (name: string, fn: lambda.IFunction, payload: Record<string, unknown>, comment: string) =>
+    const invoke = (
+      name: string,
+      fn: lambda.IFunction,
+      payload: Record<string, unknown>,
+      comment: string,
+      resultPath?: string,
+    ) =>
       new tasks.LambdaInvoke(this, name, {
         comment,
+        ...(resultPath ? { resultPath } : {}),
         lambdaFunction: fn,
         payload: sfn.TaskInput.fromObject(payload),
         payloadResponseOnly: true,
@@ -167,6 +174,8 @@ export class ProvisioningWorkflow extends Construct {
       props.checkCommand,
       { ...ids, kind: 'ensure-ansible' },
       'The status event did not arrive in time: read the command result from SSM directly.',
+      // Keep the state (the playbooks to run next): only success or failure of this step matters.
+      $.DISCARD,
     );
 
     const runPlaybooks = new sfn.Map(this, 'Run playbooks in order', {

@@ -37,6 +37,8 @@ export interface BusFaults {
   readonly dropRate?: number;
   /** Random extra delay per delivery in ms, [min, max]; reorders across batches. Default [0, 0]. */
   readonly delayMs?: readonly [number, number];
+  /** Events it returns true for are never delivered (e.g. every event about one instance). */
+  readonly dropIf?: (event: BusEvent) => boolean;
 }
 
 export interface EventBusOptions {
@@ -62,7 +64,7 @@ export interface EventBusStats {
 export class EventBus {
   private readonly rules: BusRule[] = [];
   private readonly rng: Rng;
-  private readonly faults: Required<BusFaults>;
+  private faults: Required<Omit<BusFaults, 'dropIf'>> & Pick<BusFaults, 'dropIf'>;
   private pending: BusEvent[] = [];
   private readonly inFlight = new Set<Promise<void>>();
   private flushScheduled = false;
@@ -78,11 +80,21 @@ export class EventBus {
 
   constructor(private readonly options: EventBusOptions = {}) {
     this.rng = createRng(options.seed ?? 1);
-    this.faults = {
-      duplicates: options.faults?.duplicates ?? [1, 1],
-      shuffle: options.faults?.shuffle ?? false,
-      dropRate: options.faults?.dropRate ?? 0,
-      delayMs: options.faults?.delayMs ?? [0, 0],
+    this.faults = EventBus.withDefaults(options.faults);
+  }
+
+  /** Replaces the faults for events put from now on (a test can lose one phase's events, then stop). */
+  setFaults(faults: BusFaults = {}): void {
+    this.faults = EventBus.withDefaults(faults);
+  }
+
+  private static withDefaults(faults: BusFaults = {}): EventBus['faults'] {
+    return {
+      duplicates: faults.duplicates ?? [1, 1],
+      shuffle: faults.shuffle ?? false,
+      dropRate: faults.dropRate ?? 0,
+      delayMs: faults.delayMs ?? [0, 0],
+      ...(faults.dropIf ? { dropIf: faults.dropIf } : {}),
     };
   }
 
@@ -104,7 +116,7 @@ export class EventBus {
     for (const event of events) {
       this.stats.published++;
       for (const listener of this.listeners) listener(event);
-      if (this.rng.chance(this.faults.dropRate)) {
+      if (this.faults.dropIf?.(event) || this.rng.chance(this.faults.dropRate)) {
         this.stats.dropped++;
         continue;
       }

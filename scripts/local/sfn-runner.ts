@@ -55,6 +55,47 @@ export function installPromiseWithResolvers(): void {
 }
 installPromiseWithResolvers();
 
+// ----- Map fix (aws-local-stepfunctions 3.0.0) ----------------------------------------------------
+
+type RunFn = (this: object, input: unknown, options?: { _rootAbortSignal?: AbortSignal }) => LibraryExecution;
+interface LibraryExecution {
+  abort: () => void;
+  result: Promise<unknown>;
+  eventLogs: AsyncGenerator<unknown>;
+}
+
+const failedIterators = new WeakSet<object>();
+const MAP_FIX = Symbol.for('autoprov.local.mapIterationFix');
+
+/**
+ * The library runs Map iterations through a p-limit queue it never clears: when an iteration fails, the
+ * Map fails (and aborts the iterations running), but every iteration still queued starts afterwards and
+ * runs its Tasks. AWS starts no iteration once the Map has failed — with MaxConcurrency 1 "stop at the
+ * first playbook that fails for good" would otherwise still send the next playbook's command. The library
+ * builds one iterator StateMachine per Map visit and runs each iteration as a nested run (it passes
+ * `_rootAbortSignal`): once one nested run of an iterator failed, later runs of it fail at once, without
+ * entering a state (no events, no Tasks).
+ */
+export function installMapIterationFix(): void {
+  const proto = StateMachine.prototype as unknown as { run: RunFn; [MAP_FIX]?: true };
+  if (proto[MAP_FIX]) return;
+  const original = proto.run;
+  proto.run = function run(this: object, input, options) {
+    const nested = options?._rootAbortSignal !== undefined;
+    if (nested && failedIterators.has(this)) {
+      const result = Promise.reject(new Error('The Map state already failed: no further iteration starts.'));
+      result.catch(() => {});
+      return { abort: () => {}, result, eventLogs: (async function* () {})() };
+    }
+    const execution = original.call(this, input, options);
+    // Registered before the Map's own handlers, so the mark is set before the queue starts the next item.
+    if (nested) execution.result.catch(() => failedIterators.add(this));
+    return execution;
+  };
+  proto[MAP_FIX] = true;
+}
+installMapIterationFix();
+
 // ----- errors ----------------------------------------------------------------------------------
 
 /** An error a Task state fails with: `name` is what Retry/Catch `ErrorEquals` match, message the Cause. */
@@ -144,12 +185,25 @@ export class TaskTokenBroker {
     this.open(token);
   }
 
-  /** StopExecution: every token of the execution stops being valid. */
+  /**
+   * StopExecution (or the end of the execution): every token of the execution stops being valid, and a
+   * task still waiting on one is released with an error, so its timers end with it (the library's own task
+   * timeout would otherwise keep the process alive for up to the task's TimeoutSeconds).
+   */
   closeExecution(executionArn: string): void {
     for (const pending of this.tokens.values()) {
       if (pending.executionArn !== executionArn || pending.state === 'closed') continue;
+      const waiting = pending.state === 'waiting';
       pending.state = 'closed';
       if (pending.timer) clearTimeout(pending.timer);
+      if (waiting) {
+        pending.settle?.reject(
+          new TaskError(
+            'States.Runtime',
+            `The execution ended while ${pending.stateName} waited for its token`,
+          ),
+        );
+      }
     }
   }
 
@@ -471,7 +525,11 @@ export interface RunnerOptions {
    * backoff and jitter are then not applied). E.g. 0.01 turns a 30 s wait into 300 ms.
    */
   readonly timeScale?: number;
-  /** With timeScale: duration for Waits using SecondsPath/Timestamp/TimestampPath (otherwise real time). */
+  /**
+   * With timeScale: a fixed duration for Waits using SecondsPath/Timestamp/TimestampPath. Without it, a
+   * SecondsPath/TimestampPath Wait lasts the time it reads × timeScale (a growing backoff stays visible);
+   * a static Timestamp is waited for in real time.
+   */
   readonly dynamicWaitMs?: number;
   /** aws-local-stepfunctions validation options (e.g. checkArn: false for placeholder ARNs). */
   readonly validation?: {
@@ -517,12 +575,21 @@ export interface RunningExecution {
   abort(): void;
 }
 
+/** Resource of the local Task that stands in for a Wait whose duration comes from its input (see below). */
+const SCALED_WAIT_RESOURCE = 'arn:aws:states:::local:scaledWait';
+/** The library's Task timeout must outlast any scaled wait; below setTimeout's 2^31 ms limit. */
+const SCALED_WAIT_TIMEOUT_SECONDS = 2_000_000;
+
 export class StateMachineRunner {
   readonly broker: TaskTokenBroker;
   private readonly machine: StateMachine;
   private readonly implementations = new Map<string, TaskImplementation>();
   private readonly waitOverrides: Record<string, number> = {};
   private readonly retryOverrides: Record<string, number[]> = {};
+  /** Waits run as scaled local Tasks (SecondsPath/TimestampPath with a time scale): state name → path. */
+  private readonly scaledWaits = new Map<string, { secondsPath?: string; timestampPath?: string }>();
+  /** Scaled waits in progress, per execution: ended early when the execution stops. */
+  private readonly sleepers = new Map<string, Set<() => void>>();
 
   constructor(
     readonly definition: unknown,
@@ -547,9 +614,94 @@ export class StateMachineRunner {
     if (extra.length > 0)
       throw new UnmappedTaskError(`taskHandlers name unknown Task state(s): ${extra.join(', ')}`);
     this.computeTimeOverrides();
-    this.machine = new StateMachine(definition as ConstructorParameters<typeof StateMachine>[0], {
+    const runnable = this.scaleDynamicWaits(definition);
+    this.machine = new StateMachine(runnable as ConstructorParameters<typeof StateMachine>[0], {
       validationOptions: { checkArn: true, checkPaths: true, ...options.validation },
     });
+  }
+
+  /**
+   * The library can only replace a Wait's duration with a fixed number (waitTimeOverrides, looked up by
+   * state name without the input), so a retry backoff read with SecondsPath would not grow. With a time
+   * scale (and no fixed dynamicWaitMs), each Wait with SecondsPath/TimestampPath runs instead as a local
+   * Task that reads the same path from the same input and sleeps that long × timeScale; its result is its
+   * input, like a Wait. Only the definition the library runs changes: `definition` (DescribeStateMachine)
+   * keeps the real Wait, and the history and the stats report it as a Wait.
+   */
+  private scaleDynamicWaits(definition: unknown): unknown {
+    const scale = this.options.timeScale;
+    if (scale === undefined || this.options.dynamicWaitMs !== undefined) return definition;
+    const copy = JSON.parse(JSON.stringify(definition)) as AslStates;
+    const visit = (machine: AslStates | undefined) => {
+      for (const [name, state] of Object.entries(machine?.States ?? {})) {
+        if (state.Type === 'Map') visit((state.ItemProcessor ?? state.Iterator) as AslStates);
+        if (state.Type === 'Parallel' && Array.isArray(state.Branches))
+          for (const branch of state.Branches) visit(branch as AslStates);
+        if (state.Type !== 'Wait' || this.options.waitTimeOverrides?.[name] !== undefined) continue;
+        const { SecondsPath, TimestampPath } = state;
+        if (typeof SecondsPath !== 'string' && typeof TimestampPath !== 'string') continue;
+        this.scaledWaits.set(name, {
+          ...(typeof SecondsPath === 'string' ? { secondsPath: SecondsPath } : {}),
+          ...(typeof TimestampPath === 'string' ? { timestampPath: TimestampPath } : {}),
+        });
+        delete this.waitOverrides[name];
+        const task: JsonObject = {
+          Type: 'Task',
+          Resource: SCALED_WAIT_RESOURCE,
+          TimeoutSeconds: SCALED_WAIT_TIMEOUT_SECONDS,
+        };
+        for (const key of ['Comment', 'InputPath', 'OutputPath', 'Next', 'End'] as const) {
+          const value = state[key];
+          if (value !== undefined) task[key] = value;
+        }
+        (machine as { States: Record<string, JsonObject> }).States[name] = task;
+        this.implementations.set(name, (input, call) => this.scaledWait(name, input, call, scale));
+      }
+    };
+    visit(copy);
+    return copy;
+  }
+
+  private scaledWait(name: string, input: Json, call: TaskCall, scale: number): Promise<Json> {
+    const paths = this.scaledWaits.get(name) ?? {};
+    let ms: number;
+    if (paths.secondsPath !== undefined) {
+      const seconds = readPath(input, paths.secondsPath);
+      if (typeof seconds !== 'number' || !Number.isInteger(seconds) || seconds < 0) {
+        throw new TaskError(
+          'States.Runtime',
+          `Wait ${name}: SecondsPath ${paths.secondsPath} must point to a non-negative integer, got ${JSON.stringify(seconds)}`,
+        );
+      }
+      ms = seconds * 1000;
+    } else {
+      const at = readPath(input, paths.timestampPath ?? '$');
+      const time = typeof at === 'string' ? Date.parse(at) : Number.NaN;
+      if (Number.isNaN(time)) {
+        throw new TaskError(
+          'States.Runtime',
+          `Wait ${name}: TimestampPath ${paths.timestampPath} must point to an ISO-8601 timestamp, got ${JSON.stringify(at)}`,
+        );
+      }
+      ms = Math.max(0, time - Date.now());
+    }
+    const sleepers = this.sleepers.get(call.executionArn) ?? new Set<() => void>();
+    this.sleepers.set(call.executionArn, sleepers);
+    return new Promise<Json>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        sleepers.delete(done);
+        resolve(input);
+      };
+      const timer = setTimeout(done, Math.round(ms * scale));
+      sleepers.add(done);
+    });
+  }
+
+  /** Ends the execution's scaled waits (it stopped or ended). */
+  private wakeSleepers(executionArn: string): void {
+    for (const wake of [...(this.sleepers.get(executionArn) ?? [])]) wake();
+    this.sleepers.delete(executionArn);
   }
 
   start(
@@ -566,12 +718,20 @@ export class StateMachineRunner {
         return slot.open;
       },
     });
+    // Set once the execution stopped or ended: a state the library still enters afterwards (a retry of
+    // the task that was interrupted) must not run its Task again.
+    let closed = false;
     const handlers: Record<string, (input: Json) => Promise<Json>> = {};
     for (const [name, implementation] of this.implementations) {
       const state = allStates(this.definition).find((s) => s.name === name)?.definition ?? {};
       handlers[name] = (taskInput: Json) => {
         const taskToken = slot.open;
         slot.open = undefined;
+        if (closed) {
+          return Promise.reject(
+            new TaskError('States.Runtime', `The execution has ended: ${name} does not run again`),
+          );
+        }
         return implementation(taskInput, {
           executionArn: context.executionArn,
           stateName: name,
@@ -609,11 +769,14 @@ export class StateMachineRunner {
         }
         if (e.type === 'StateRetried') stats.retries++;
         stats.transitions = stats.statesEntered + stats.retries;
+        // A scaled Wait runs as a local Task (scaleDynamicWaits): report it as the Wait it is.
+        const stateType =
+          e.state && this.scaledWaits.has(e.state.name) && e.state.type === 'Task' ? 'Wait' : e.state?.type;
         history.push({
           timestamp: e.timestamp,
           type: e.type,
           stateName: e.state?.name,
-          stateType: e.state?.type,
+          stateType,
           input: e.state?.input ?? e.input,
           output: e.state?.output ?? e.output,
           error: typeof e.Error === 'string' ? e.Error : undefined,
@@ -639,15 +802,20 @@ export class StateMachineRunner {
     );
     return {
       outcome: outcome.then(async (o) => {
+        closed = true;
         this.broker.closeExecution(context.executionArn);
+        this.wakeSleepers(context.executionArn);
         await logRead;
         return o;
       }),
       stats,
       history,
       abort: () => {
-        this.broker.closeExecution(context.executionArn);
+        // Abort first: a task released by closing its token must find the execution already stopped.
+        closed = true;
         execution.abort();
+        this.broker.closeExecution(context.executionArn);
+        this.wakeSleepers(context.executionArn);
       },
     };
   }

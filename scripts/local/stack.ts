@@ -82,8 +82,8 @@ export interface LocalStackOptions {
    */
   readonly timeScale?: number;
   /**
-   * Duration of Wait states that read their time from the input (the playbook retry backoff).
-   * @default max(10, 60 s × timeScale) ms
+   * A fixed duration for Wait states that read their time from the input (the playbook retry backoff).
+   * @default the time the state reads × timeScale (a backoff of 60 s then 120 s waits 0.6 s then 1.2 s at 0.01)
    */
   readonly dynamicWaitMs?: number;
   /**
@@ -242,6 +242,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Lambda's asynchronous invocation: 2 retries after ~1 and ~2 minutes. */
 const ASYNC_RETRY_DELAYS_SECONDS = [60, 120];
+const ASYNC_RETRIES = ASYNC_RETRY_DELAYS_SECONDS.length;
 
 function throttleConfig(value: number | ThrottleConfig | undefined): ThrottleConfig {
   if (value === undefined) return {};
@@ -363,7 +364,14 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         return host.invoke(name, payload);
       },
     };
-    const lambda = new LambdaEmulator(invoker);
+    // Event invocations get Lambda's asynchronous retries (two, then a dead letter), like EventBridge targets.
+    let asyncInvoker: AsyncInvoker | undefined;
+    const lambda = new LambdaEmulator(invoker, {
+      invokeAsync: async (name, payload) => {
+        if (!asyncInvoker) throw new Error('The function host is not started');
+        await asyncInvoker.invoke('lambda Event invoke', name, payload, ASYNC_RETRIES);
+      },
+    });
 
     progress('Starting the local AWS endpoint…');
     const server: AwsServer = await startAwsServer({
@@ -413,15 +421,16 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     cleanups.push(() => sfn.stopAll());
 
     // ---- async invocation (EventBridge targets, the schedule): Lambda's retries, then a dead letter -----
-    const asyncInvoker = new AsyncInvoker(functions, timeScale, progress);
-    cleanups.push(() => asyncInvoker.stop());
-    const invokeAsync = asyncInvoker.invoke.bind(asyncInvoker);
+    const asyncRuns = new AsyncInvoker(functions, timeScale, progress);
+    asyncInvoker = asyncRuns;
+    cleanups.push(() => asyncRuns.stop());
+    const invokeAsync = asyncRuns.invoke.bind(asyncRuns);
     for (const rule of spec.rules) {
       for (const target of rule.targets) {
         bus.addRule({
           name: `${rule.logicalId}→${target}`,
           eventPattern: rule.eventPattern,
-          target: (event) => invokeAsync(`rule ${rule.logicalId}`, target, event, 2),
+          target: (event) => invokeAsync(`rule ${rule.logicalId}`, target, event, ASYNC_RETRIES),
         });
       }
     }
@@ -435,7 +444,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     const runner = workflowRunner(spec, sfn, generic, {
       timeScale,
       taskTimeoutScale: options.taskTimeoutScale ?? 1,
-      dynamicWaitMs: options.dynamicWaitMs ?? Math.max(10, Math.round(60_000 * timeScale)),
+      ...(options.dynamicWaitMs !== undefined ? { dynamicWaitMs: options.dynamicWaitMs } : {}),
     });
     sfn.registerStateMachine(spec.stateMachine.name, runner, spec.stateMachine.arn);
 
@@ -446,7 +455,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       const periodMs = Math.max(100, sweeper.rateSeconds * 1000 * timeScale);
       const timer = setInterval(() => {
         // EventBridge Scheduler would start another one; locally an overlapping sweep only adds noise.
-        if (asyncInvoker.stopped || sweeping > 0) return;
+        if (asyncRuns.stopped || sweeping > 0) return;
         sweeping++;
         void invokeAsync(
           `schedule ${sweeper.logicalId}`,
@@ -504,7 +513,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         .flatMap((c) => [...c.invocations.values()])
         .filter((i) => !TERMINAL_STATUSES.has(i.status));
       if (commands.length > 0) reasons.push(`${commands.length} command(s) not finished`);
-      if (asyncInvoker.inFlight > 0) reasons.push(`${asyncInvoker.inFlight} async invocation(s) in flight`);
+      if (asyncRuns.inFlight > 0) reasons.push(`${asyncRuns.inFlight} async invocation(s) in flight`);
       if (includeScenario && !scenarioDone) reasons.push('scenario still playing');
       return reasons;
     };
@@ -567,7 +576,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
           })),
         ),
       deadLetters: () => [
-        ...asyncInvoker.deadLetters,
+        ...asyncRuns.deadLetters,
         ...lambda.asyncFailures.map((f) => ({
           source: 'lambda Event invoke',
           functionName: f.functionName,
@@ -614,7 +623,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         }
       },
       stop: async ({ removeStateDir = false } = {}) => {
-        asyncInvoker.stop();
+        asyncRuns.stop();
         changes.close();
         await cleanup();
         if (removeStateDir) rmSync(stateDir, { recursive: true, force: true });
@@ -636,7 +645,7 @@ function workflowRunner(
   spec: LocalStackSpec,
   sfn: SfnEmulator,
   generic: GenericTaskDeps,
-  timing: { timeScale: number; taskTimeoutScale: number; dynamicWaitMs: number },
+  timing: { timeScale: number; taskTimeoutScale: number; dynamicWaitMs?: number },
 ): StateMachineRunner {
   const taskHandlers: Record<string, TaskImplementation> = {};
   if (timing.taskTimeoutScale !== 1) {
@@ -653,7 +662,7 @@ function workflowRunner(
     generic,
     taskHandlers,
     timeScale: timing.timeScale,
-    dynamicWaitMs: timing.dynamicWaitMs,
+    ...(timing.dynamicWaitMs !== undefined ? { dynamicWaitMs: timing.dynamicWaitMs } : {}),
   });
 }
 

@@ -218,6 +218,8 @@ interface World {
   /** Result of "Ask SSM for the result" per playbook index. */
   checks?: Record<number, 'ok' | 'fail'>;
   staleOnRecord?: boolean;
+  /** The ensure-Ansible status event never comes: the task times out (simulated by its error name). */
+  ensureLost?: boolean;
 }
 
 interface Call {
@@ -269,6 +271,11 @@ async function run(world: World, definition: Asl = asl) {
     },
     'Ensure Ansible is installed': async (input) => {
       const p = log('Ensure Ansible is installed')(input);
+      if (world.ensureLost) {
+        const timeout = new Error('the task token was never answered');
+        timeout.name = 'States.Timeout';
+        throw timeout;
+      }
       expect(p.taskToken).toEqual(expect.any(String));
       return { commandId: 'c-ensure', status: 'Success' };
     },
@@ -467,6 +474,19 @@ describe('running the workflow locally', () => {
     });
     expect(of('Run playbook').map((c) => c.payload.playbookIndex)).toEqual([0, 1]);
     expect(entered.at(-1)).toBe('Provisioning finished');
+  }, 20_000);
+
+  it('asks SSM when the ensure-Ansible event is lost, and still runs every playbook with the state intact', async () => {
+    const { entered, of, result } = await run({ ensureLost: true });
+    expect(entered).toContain('Ask SSM whether Ansible is installed');
+    expect(of('Ask SSM whether Ansible is installed')[0]?.payload).toEqual({
+      instanceId: 'i-1',
+      generation: 7,
+      kind: 'ensure-ansible',
+    });
+    // The check's own result must not replace the workflow state (the playbooks to run next).
+    expect(of('Run playbook').map((c) => c.payload.playbookIndex)).toEqual([0, 1]);
+    expect(result).toMatchObject({ status: 'SUCCESS' });
   }, 20_000);
 
   it('treats a lost event that SSM reports as failed like any failed attempt', async () => {

@@ -1,7 +1,8 @@
 // Lambda emulator (REST-JSON): POST /2015-03-31/functions/<name>/invocations, used by the detectors to
 // invoke the notifier asynchronously. Delegates to a FunctionInvoker (function-host.ts): RequestResponse
 // returns the payload (X-Amz-Function-Error: Unhandled on a function error, like Lambda); Event answers
-// 202 at once and runs in the background; DryRun only checks the function exists.
+// 202 at once and runs in the background (with Lambda's async retries when `invokeAsync` is given);
+// DryRun only checks the function exists.
 import { type AwsRequest, type AwsResponse, type ServiceEmulator, ServiceError } from '../protocol.js';
 
 export interface InvokeOutcome {
@@ -25,13 +26,25 @@ export function functionNameOf(ref: string): string {
   return ref.split(':')[0] ?? ref;
 }
 
+export interface LambdaEmulatorOptions {
+  /**
+   * Runs an accepted Event invocation, as Lambda's asynchronous invocation does: retries on a function
+   * error, then a dead letter (stack.ts AsyncInvoker). Without it the invocation runs once and a failure is
+   * kept in `asyncFailures`.
+   */
+  readonly invokeAsync?: (functionName: string, payload: unknown) => Promise<void>;
+}
+
 export class LambdaEmulator implements ServiceEmulator {
   readonly service = 'Lambda' as const;
   /** Background (Event) invocations still running. */
   private readonly background = new Set<Promise<unknown>>();
   readonly asyncFailures: { functionName: string; payload: unknown; error: unknown }[] = [];
 
-  constructor(private readonly invoker: FunctionInvoker) {}
+  constructor(
+    private readonly invoker: FunctionInvoker,
+    private readonly options: LambdaEmulatorOptions = {},
+  ) {}
 
   async handle(_operation: string, request: AwsRequest): Promise<AwsResponse> {
     const match = /^\/2015-03-31\/functions\/([^/]+)\/invocations$/.exec(request.path);
@@ -61,13 +74,14 @@ export class LambdaEmulator implements ServiceEmulator {
           413,
         );
       }
-      const run = this.invoker
-        .invoke(name, payload)
-        .then((outcome) => {
-          if (outcome.functionError)
-            this.asyncFailures.push({ functionName: name, payload, error: outcome.payload });
-        })
-        .catch((error: unknown) => this.asyncFailures.push({ functionName: name, payload, error }));
+      const run = (
+        this.options.invokeAsync
+          ? this.options.invokeAsync(name, payload)
+          : this.invoker.invoke(name, payload).then((outcome) => {
+              if (outcome.functionError)
+                this.asyncFailures.push({ functionName: name, payload, error: outcome.payload });
+            })
+      ).catch((error: unknown) => this.asyncFailures.push({ functionName: name, payload, error }));
       this.background.add(run);
       void run.finally(() => this.background.delete(run));
       return { status: 202, headers: { 'x-amzn-requestid': request.requestId } };
