@@ -1,17 +1,30 @@
-// The DynamoDB state store (DESIGN §4): one state item per instance (`sk = STATE`) and its audit
-// history (`sk = EVT#<iso>#<seq>`, TTL). Every move that matters is a single conditional write, so
-// concurrency is DynamoDB's problem, not ours:
+// The DynamoDB state store (DESIGN §4): per instance, a state item (`sk = STATE`), two sibling items that
+// keep it small — the facts snapshot (`sk = FACTS`) and the current run's plan and results (`sk = RUN`) —
+// and its audit history (`sk = EVT#<iso>#<seq>`, TTL). Every move that matters is a single conditional
+// write, so concurrency is DynamoDB's problem, not ours:
 // - claim: ONE UpdateItem conditioned on the generation the caller saw and on eligibility
 //   (core/status.ts CLAIMABLE_FROM); a loser gets the winner's state back (ALL_OLD) as a typed loss.
 // - fenced writes: conditioned on `generation = :g AND status = RUNNING`: a stale execution can never
-//   overwrite a newer one.
+//   overwrite a newer one. The two that also write the RUN item (recordMatch, recordPlaybookResult) do it
+//   in one TransactWriteItems with the fenced state update, so the fence covers both items.
+// Why the split: the state item carries only what claims, fences, notifications and the two indexes
+// need (~350 bytes). The sweep reads the whole fleet through the fleet index every few minutes, and
+// DynamoDB Local (the local mode and the benchmark) counts the FULL item against a Query's 1 MB page, not
+// the projected entry: with facts and per-playbook results inline (~1.9 KB) 10,000 instances took 18
+// pages instead of 4. It also makes every state write cheaper (write units are per KB of the whole item,
+// and the status index projects ALL). sha256 hashes are stored as 32 raw bytes for the same reason.
+// Reads stay one call: getInstance is one Query (`sk BETWEEN FACTS AND STATE`, history sorts before).
 // History is written with a separate PutItem AFTER the state write, not in a transaction: the claim
 // must stay one plain conditional UpdateItem (a transaction would double its cost and, under
 // contention, can cancel every contender with TransactionConflict, so nobody wins). The state item is
 // the truth; history is the audit trail and a lost history item loses no state.
 // The store writes history for the moves it decides itself: DETECTED (created/changed/re-detected),
 // CLAIMED, ORPHANED, FENCE_REJECTED. Callers write the rest (MATCHED, COMMAND_SENT, RECORDED, …).
-import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import {
+  type CancellationReason,
+  ConditionalCheckFailedException,
+  TransactionCanceledException,
+} from '@aws-sdk/client-dynamodb';
 import {
   BatchGetCommand,
   type DynamoDBDocumentClient,
@@ -19,7 +32,11 @@ import {
   PutCommand,
   QueryCommand,
   type QueryCommandInput,
+  TransactWriteCommand,
+  type TransactWriteCommandInput,
+  type TransactWriteCommandOutput,
   UpdateCommand,
+  type UpdateCommandOutput,
 } from '@aws-sdk/lib-dynamodb';
 import { factsHash } from '../core/fingerprint.js';
 import { ORPHAN_REASONS } from '../core/reconcile.js';
@@ -38,7 +55,15 @@ import type {
   PlaybookRecord,
   StateStoreApi,
 } from './state-store-api.js';
-import { FLEET_INDEX, HISTORY_SK_PREFIX, STATE_SK, STATUS_INDEX, TTL_ATTRIBUTE } from './table-schema.js';
+import {
+  FACTS_SK,
+  FLEET_INDEX,
+  HISTORY_SK_PREFIX,
+  RUN_SK,
+  STATE_SK,
+  STATUS_INDEX,
+  TTL_ATTRIBUTE,
+} from './table-schema.js';
 import { executionNameOf } from './workflow-contract.js';
 
 export interface StateStoreOptions {
@@ -61,8 +86,34 @@ export const REPROVISION_REASONS: ReadonlySet<ClaimReason> = new Set([
 
 /** Attributes on the state item that are storage plumbing, not part of InstanceRecord. */
 const PLUMBING = new Set(['pk', 'sk', FLEET_INDEX.partitionKey, STATUS_INDEX.sortKey]);
+/** InstanceRecord fields kept on the FACTS item (written at creation and when the facts change). */
+const FACTS_FIELDS = ['facts', 'accountId', 'region', 'createdAt'] as const;
+/** InstanceRecord fields kept on the RUN item; shown only while it belongs to the record's generation. */
+const RUN_FIELDS = ['matchedRules', 'playbooks'] as const;
+/** sha256 hex values stored as 32 raw bytes (any other value is stored as given). */
+const HASH_FIELDS = ['factsHash', 'fingerprint', 'lastSuccessFingerprint'] as const;
+/** Attempts at a write that keeps meeting a concurrent transaction on the same item (real DynamoDB). */
+const CONFLICT_ATTEMPTS = 4;
 
 type Item = Record<string, unknown>;
+
+/** The items of one instance, as stored. */
+interface Parts {
+  readonly state: Item;
+  readonly facts?: Item;
+  readonly run?: Item;
+}
+
+/** The RUN item's half of a fenced transaction. */
+type RunWrite =
+  | { readonly put: Item }
+  | {
+      readonly update: string;
+      readonly values: Item;
+      readonly condition: string;
+      /** Why the RUN condition failed, from the RUN item as it was (generation, playbook count). */
+      readonly explain: (old: OldState) => string;
+    };
 
 /** What a failed conditional write returned (ALL_OLD), read straight from the wire format. */
 interface OldState {
@@ -94,10 +145,8 @@ export class StateStore implements StateStoreApi {
   }
 
   async getInstance(instanceId: string): Promise<InstanceRecord | undefined> {
-    const { Item } = await this.doc.send(
-      new GetCommand({ TableName: this.tableName, Key: stateKey(instanceId), ConsistentRead: true }),
-    );
-    return Item ? toRecord(Item) : undefined;
+    const parts = await this.readParts(instanceId);
+    return parts ? toRecord(parts) : undefined;
   }
 
   async upsertDetection(
@@ -120,8 +169,9 @@ export class StateStore implements StateStoreApi {
     }
     const hash = factsHash(facts);
     const now = options.now.toISOString();
-    const existing = await this.getInstance(facts.instanceId);
-    if (!existing) {
+    const parts = await this.readParts(facts.instanceId);
+    const existing = parts ? toRecord(parts) : undefined;
+    if (!parts || !existing) {
       const created = await this.create(facts, hash, options.held, now);
       if (created) {
         await this.history({
@@ -152,13 +202,12 @@ export class StateStore implements StateStoreApi {
     if (!revive && changes.length === 0) return { record: existing, written: false, created: false };
 
     const values: Item = {
-      ':facts': plain(facts),
-      ':hash': hash,
+      ':hash': packHash(hash),
       ':held': options.held,
       ':source': facts.source,
       ':now': now,
     };
-    let update = 'SET facts = :facts, factsHash = :hash, held = :held, #source = :source, updatedAt = :now';
+    let update = 'SET factsHash = :hash, held = :held, #source = :source, updatedAt = :now';
     let condition = 'attribute_exists(pk)';
     if (revive) {
       update += ', #status = :pending, dueAt = :now REMOVE #reason, leaseExpiresAt';
@@ -166,22 +215,44 @@ export class StateStore implements StateStoreApi {
       values[':pending'] = 'PENDING';
       values[':orphaned'] = 'ORPHANED';
     }
+    const stateUpdate = {
+      TableName: this.tableName,
+      Key: stateKey(facts.instanceId),
+      UpdateExpression: update,
+      ConditionExpression: condition,
+      ExpressionAttributeNames: {
+        '#source': 'source',
+        ...(revive ? { '#status': 'status', '#reason': 'reason' } : {}),
+      },
+      ExpressionAttributeValues: values,
+    };
     try {
-      const { Attributes } = await this.doc.send(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: stateKey(facts.instanceId),
-          UpdateExpression: update,
-          ConditionExpression: condition,
-          ExpressionAttributeNames: {
-            '#source': 'source',
-            ...(revive ? { '#status': 'status', '#reason': 'reason' } : {}),
-          },
-          ExpressionAttributeValues: values,
-          ReturnValues: 'ALL_NEW',
-        }),
-      );
-      const record = toRecord(Attributes ?? {});
+      let record: InstanceRecord;
+      if (changes.includes('facts')) {
+        // The snapshot and its hash change together, or not at all.
+        await this.send(
+          new TransactWriteCommand({
+            TransactItems: [
+              { Update: stateUpdate },
+              {
+                Update: {
+                  TableName: this.tableName,
+                  Key: { pk: facts.instanceId, sk: FACTS_SK },
+                  UpdateExpression: 'SET facts = :facts',
+                  ExpressionAttributeValues: { ':facts': plain(facts) },
+                },
+              },
+            ],
+          }),
+        );
+        const after = await this.readParts(facts.instanceId);
+        record = after ? toRecord(after) : { ...existing, facts, factsHash: hash };
+      } else {
+        const { Attributes } = await this.send(
+          new UpdateCommand({ ...stateUpdate, ReturnValues: 'ALL_NEW' }),
+        );
+        record = toRecord({ ...parts, state: Attributes ?? parts.state });
+      }
       await this.history({
         instanceId: facts.instanceId,
         type: 'DETECTED',
@@ -194,7 +265,9 @@ export class StateStore implements StateStoreApi {
       return { record, written: true, created: false };
     } catch (error) {
       // The record moved under us (deleted, or the orphan already revived): start again from a fresh read.
-      if (error instanceof ConditionalCheckFailedException) return this.upsert(facts, options, attempt + 1);
+      if (error instanceof ConditionalCheckFailedException || conditionFailed(error, 0)) {
+        return this.upsert(facts, options, attempt + 1);
+      }
       throw error;
     }
   }
@@ -213,9 +286,16 @@ export class StateStore implements StateStoreApi {
     let expected = options.expectedGeneration;
     if (expected === undefined) {
       // The execution name embeds the new generation, so the write must know it: read it first.
-      const current = await this.getInstance(instanceId);
-      if (!current) return { won: false, reason: 'missing', message: `${instanceId} has no record to claim` };
-      expected = current.generation;
+      const { Item } = await this.doc.send(
+        new GetCommand({
+          TableName: this.tableName,
+          Key: stateKey(instanceId),
+          ConsistentRead: true,
+          ProjectionExpression: 'generation',
+        }),
+      );
+      if (!Item) return { won: false, reason: 'missing', message: `${instanceId} has no record to claim` };
+      expected = Number(Item.generation);
     }
     const generation = expected + 1;
     const executionName = executionNameOf(instanceId, generation);
@@ -224,13 +304,14 @@ export class StateStore implements StateStoreApi {
     const eligibility = claimEligibility(reprovision);
     const heldClause = reason === 'operator-retry' ? '' : ' AND held = :false';
     try {
-      await this.doc.send(
+      // The RUN item is left as it is: it belongs to the previous generation and is no longer shown.
+      await this.send(
         new UpdateCommand({
           TableName: this.tableName,
           Key: stateKey(instanceId),
           UpdateExpression:
             'SET #status = :running, generation = :next, leaseExpiresAt = :lease, dueAt = :lease, ' +
-            'executionName = :name, updatedAt = :now REMOVE activeCommand, playbooks, #reason',
+            'executionName = :name, updatedAt = :now REMOVE activeCommand, #reason',
           ConditionExpression: `attribute_exists(pk) AND generation = :expected${heldClause} AND (${eligibility.expression})`,
           ExpressionAttributeNames: { '#status': 'status', '#reason': 'reason' },
           ExpressionAttributeValues: {
@@ -288,15 +369,25 @@ export class StateStore implements StateStoreApi {
       status: 'Pending',
       attempts: 0,
     }));
-    return this.fenced('recordMatch', instanceId, generation, now, {
-      update:
-        'SET playbooks = :playbooks, matchedRules = :rules, fingerprint = :fingerprint, updatedAt = :now',
-      values: {
-        ':playbooks': playbooks,
-        ':rules': [...match.matchedRules],
-        ':fingerprint': match.fingerprint,
+    return this.fenced(
+      'recordMatch',
+      instanceId,
+      generation,
+      now,
+      {
+        update: 'SET fingerprint = :fingerprint, updatedAt = :now',
+        values: { ':fingerprint': packHash(match.fingerprint) },
       },
-    });
+      {
+        put: {
+          pk: instanceId,
+          sk: RUN_SK,
+          generation,
+          matchedRules: [...match.matchedRules],
+          playbooks,
+        },
+      },
+    );
   }
 
   async setActiveCommand(
@@ -342,12 +433,20 @@ export class StateStore implements StateStoreApi {
         `recordPlaybookResult(${instanceId}): index must be an integer ≥ 0, got ${index}`,
       );
     }
-    return this.fenced('recordPlaybookResult', instanceId, generation, now, {
-      update: `SET playbooks[${index}] = :result, updatedAt = :now REMOVE activeCommand`,
-      values: { ':result': plain(result) },
-      condition: `attribute_exists(playbooks[${index}])`,
-      explain: (old) => `no planned playbook at index ${index} (the plan has ${old.playbookCount ?? 0})`,
-    });
+    return this.fenced(
+      'recordPlaybookResult',
+      instanceId,
+      generation,
+      now,
+      { update: 'SET updatedAt = :now REMOVE activeCommand', values: {} },
+      {
+        update: `SET playbooks[${index}] = :result`,
+        values: { ':result': plain(result), ':g': generation },
+        condition: `generation = :g AND attribute_exists(playbooks[${index}])`,
+        explain: (old) =>
+          `no planned playbook at index ${index} (the plan has ${old.generation === generation ? (old.playbookCount ?? 0) : 0})`,
+      },
+    );
   }
 
   async recordOutcome(
@@ -373,7 +472,7 @@ export class StateStore implements StateStoreApi {
     }
     if (outcome.fingerprint !== undefined) {
       sets.push('fingerprint = :fingerprint');
-      values[':fingerprint'] = outcome.fingerprint;
+      values[':fingerprint'] = packHash(outcome.fingerprint);
       if (outcome.status === 'SUCCESS') sets.push('lastSuccessFingerprint = :fingerprint');
     }
     return this.fenced('recordOutcome', instanceId, generation, now, {
@@ -392,7 +491,7 @@ export class StateStore implements StateStoreApi {
     const from = STATUSES.filter((status) => canTransition(status, 'ORPHANED'));
     const values: Item = Object.fromEntries(from.map((status) => [`:from_${status}`, status]));
     try {
-      const { Attributes } = await this.doc.send(
+      const { Attributes } = await this.send(
         new UpdateCommand({
           TableName: this.tableName,
           Key: stateKey(instanceId),
@@ -409,7 +508,7 @@ export class StateStore implements StateStoreApi {
           ReturnValues: 'ALL_NEW',
         }),
       );
-      const generation = toRecord(Attributes ?? {}).generation;
+      const generation = Number(Attributes?.generation ?? 0);
       await this.history({ instanceId, type: 'ORPHANED', at: now.toISOString(), actor, generation, reason });
       return { changed: true, generation };
     } catch (error) {
@@ -421,7 +520,7 @@ export class StateStore implements StateStoreApi {
 
   async markNotified(instanceId: string, generation: number, status: Status, now: Date): Promise<boolean> {
     try {
-      await this.doc.send(
+      await this.send(
         new UpdateCommand({
           TableName: this.tableName,
           Key: stateKey(instanceId),
@@ -480,7 +579,7 @@ export class StateStore implements StateStoreApi {
         ...(options.dueBefore === undefined ? {} : { ':due': options.dueBefore.toISOString() }),
       },
     });
-    return items.map(toRecord);
+    return this.withDetails(items);
   }
 
   async listFleet(): Promise<FleetEntry[]> {
@@ -496,18 +595,10 @@ export class StateStore implements StateStoreApi {
 
   async listAll(): Promise<InstanceRecord[]> {
     const ids = (await this.listFleet()).map((entry) => entry.instanceId);
-    const records: InstanceRecord[] = [];
-    for (let start = 0; start < ids.length; start += 100) {
-      let keys: Item[] = ids.slice(start, start + 100).map(stateKey);
-      for (let attempt = 0; keys.length > 0; attempt++) {
-        if (attempt > 0) await sleep(Math.min(1000, 50 * 2 ** attempt));
-        const result = await this.doc.send(
-          new BatchGetCommand({ RequestItems: { [this.tableName]: { Keys: keys } } }),
-        );
-        records.push(...(result.Responses?.[this.tableName] ?? []).map(toRecord));
-        keys = (result.UnprocessedKeys?.[this.tableName]?.Keys ?? []) as Item[];
-      }
-    }
+    const items = await this.batchGet(
+      ids.flatMap((id) => [STATE_SK, FACTS_SK, RUN_SK].map((sk) => ({ pk: id, sk }))),
+    );
+    const records = assemble(items).map(toRecord);
     return records.sort((a, b) => a.instanceId.localeCompare(b.instanceId));
   }
 
@@ -532,22 +623,38 @@ export class StateStore implements StateStoreApi {
       createdAt: now,
       updatedAt: now,
     };
+    const state: Item = {
+      ...stateKey(facts.instanceId),
+      [FLEET_INDEX.partitionKey]: FLEET_INDEX.partitionValue,
+      status: record.status,
+      source: record.source,
+      factsHash: packHash(hash),
+      generation: 0,
+      held,
+      dueAt: now,
+      updatedAt: now,
+    };
+    const factsItem: Item = { pk: facts.instanceId, sk: FACTS_SK };
+    for (const field of FACTS_FIELDS)
+      if (record[field] !== undefined) factsItem[field] = plain(record[field]);
     try {
-      await this.doc.send(
-        new PutCommand({
-          TableName: this.tableName,
-          Item: {
-            ...plain(record),
-            ...stateKey(facts.instanceId),
-            [FLEET_INDEX.partitionKey]: FLEET_INDEX.partitionValue,
-            dueAt: now,
-          },
-          ConditionExpression: 'attribute_not_exists(pk)',
+      await this.send(
+        new TransactWriteCommand({
+          TransactItems: [
+            {
+              Put: {
+                TableName: this.tableName,
+                Item: state,
+                ConditionExpression: 'attribute_not_exists(pk)',
+              },
+            },
+            { Put: { TableName: this.tableName, Item: factsItem } },
+          ],
         }),
       );
       return record;
     } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) return undefined;
+      if (conditionFailed(error, 0)) return undefined;
       throw error;
     }
   }
@@ -568,52 +675,161 @@ export class StateStore implements StateStoreApi {
       condition?: string;
       explain?: (old: OldState) => string;
     },
+    run?: RunWrite,
   ): Promise<FencedResult> {
+    const stateUpdate = {
+      TableName: this.tableName,
+      Key: stateKey(instanceId),
+      UpdateExpression: write.update,
+      ConditionExpression: `attribute_exists(pk) AND generation = :g AND #status = :running${write.condition ? ` AND ${write.condition}` : ''}`,
+      ExpressionAttributeNames: { '#status': 'status', ...write.names },
+      ExpressionAttributeValues: {
+        ...write.values,
+        ':g': generation,
+        ':running': 'RUNNING',
+        ':now': now.toISOString(),
+      },
+      ReturnValuesOnConditionCheckFailure: 'ALL_OLD' as const,
+    };
     try {
-      await this.doc.send(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: stateKey(instanceId),
-          UpdateExpression: write.update,
-          ConditionExpression: `attribute_exists(pk) AND generation = :g AND #status = :running${write.condition ? ` AND ${write.condition}` : ''}`,
-          ExpressionAttributeNames: { '#status': 'status', ...write.names },
-          ExpressionAttributeValues: {
-            ...write.values,
-            ':g': generation,
-            ':running': 'RUNNING',
-            ':now': now.toISOString(),
-          },
-          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
-        }),
-      );
+      if (!run) await this.send(new UpdateCommand(stateUpdate));
+      else {
+        await this.send(
+          new TransactWriteCommand({
+            TransactItems: [{ Update: stateUpdate }, this.runAction(instanceId, run)],
+          }),
+        );
+      }
       return { ok: true };
     } catch (error) {
-      if (!(error instanceof ConditionalCheckFailedException)) throw error;
-      const old = readOld(error.Item);
-      let message: string;
-      if (old.generation === undefined) message = `${instanceId} has no record`;
-      else if (old.generation !== generation)
-        message = `fenced on g${generation} but the record is at g${old.generation} (${old.status})`;
-      else if (old.status !== 'RUNNING') message = `status is ${old.status}, not RUNNING`;
-      else message = write.explain?.(old) ?? 'condition failed';
-      // Audited only when the fence itself held a stale writer off; a same-generation refusal is a
-      // retry of a write that landed, or an orphaned record (whose ORPHANED event already says why).
-      if (old.generation !== undefined && old.generation !== generation) {
-        await this.history({
-          instanceId,
-          type: 'FENCE_REJECTED',
-          at: now.toISOString(),
-          actor: `workflow:${executionNameOf(instanceId, generation)}`,
-          generation,
-          reason: message,
-          details: { method, currentGeneration: old.generation },
-        });
+      const refuse = (item: Record<string, unknown> | undefined) =>
+        this.refused(method, instanceId, generation, now, readOld(item), write.explain);
+      if (error instanceof ConditionalCheckFailedException) return refuse(error.Item);
+      if (run && conditionFailed(error, 0)) return refuse(cancellation(error, 0)?.Item);
+      if (run && 'update' in run && conditionFailed(error, 1)) {
+        // The fence held; the RUN item has no such planned playbook for this generation.
+        return {
+          ok: false,
+          currentGeneration: generation,
+          message: `${method}: ${run.explain(readOld(cancellation(error, 1)?.Item))}`,
+        };
       }
-      return {
-        ok: false,
-        ...(old.generation === undefined ? {} : { currentGeneration: old.generation }),
-        message: `${method}: ${message}`,
-      };
+      throw error;
+    }
+  }
+
+  /** A fenced write the state item refused, explained from the item as it was (ALL_OLD). */
+  private async refused(
+    method: string,
+    instanceId: string,
+    generation: number,
+    now: Date,
+    old: OldState,
+    explain?: (old: OldState) => string,
+  ): Promise<FencedResult> {
+    let message: string;
+    if (old.generation === undefined) message = `${instanceId} has no record`;
+    else if (old.generation !== generation)
+      message = `fenced on g${generation} but the record is at g${old.generation} (${old.status})`;
+    else if (old.status !== 'RUNNING') message = `status is ${old.status}, not RUNNING`;
+    else message = explain?.(old) ?? 'condition failed';
+    // Audited only when the fence itself held a stale writer off; a same-generation refusal is a
+    // retry of a write that landed, or an orphaned record (whose ORPHANED event already says why).
+    if (old.generation !== undefined && old.generation !== generation) {
+      await this.history({
+        instanceId,
+        type: 'FENCE_REJECTED',
+        at: now.toISOString(),
+        actor: `workflow:${executionNameOf(instanceId, generation)}`,
+        generation,
+        reason: message,
+        details: { method, currentGeneration: old.generation },
+      });
+    }
+    return {
+      ok: false,
+      ...(old.generation === undefined ? {} : { currentGeneration: old.generation }),
+      message: `${method}: ${message}`,
+    };
+  }
+
+  /** The RUN item's action in a fenced transaction (its own condition, explained on failure). */
+  private runAction(
+    instanceId: string,
+    run: RunWrite,
+  ): NonNullable<TransactWriteCommandInput['TransactItems']>[number] {
+    if ('put' in run) return { Put: { TableName: this.tableName, Item: run.put } };
+    return {
+      Update: {
+        TableName: this.tableName,
+        Key: { pk: instanceId, sk: RUN_SK },
+        UpdateExpression: run.update,
+        ConditionExpression: run.condition,
+        ExpressionAttributeValues: run.values,
+        ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+      },
+    };
+  }
+
+  /** The state item and its FACTS and RUN siblings, in one Query (history sorts before FACTS). */
+  private async readParts(instanceId: string): Promise<Parts | undefined> {
+    const items = await this.queryAll({
+      TableName: this.tableName,
+      KeyConditionExpression: 'pk = :pk AND sk BETWEEN :first AND :last',
+      ExpressionAttributeValues: { ':pk': instanceId, ':first': FACTS_SK, ':last': STATE_SK },
+      ConsistentRead: true,
+    });
+    return assemble(items)[0];
+  }
+
+  /** Full records for state items read from an index: their FACTS and RUN items, batched. */
+  private async withDetails(states: readonly Item[]): Promise<InstanceRecord[]> {
+    const details = await this.batchGet(
+      states.flatMap((state) => [FACTS_SK, RUN_SK].map((sk) => ({ pk: state.pk, sk }))),
+    );
+    return assemble([...states, ...details]).map(toRecord);
+  }
+
+  /** BatchGetItem in requests of 100 keys, retrying unprocessed keys with backoff. Order is not kept. */
+  private async batchGet(allKeys: readonly Item[]): Promise<Item[]> {
+    const items: Item[] = [];
+    for (let start = 0; start < allKeys.length; start += 100) {
+      let keys: Item[] = allKeys.slice(start, start + 100);
+      for (let attempt = 0; keys.length > 0; attempt++) {
+        if (attempt > 0) await sleep(Math.min(1000, 50 * 2 ** attempt));
+        const result = await this.doc.send(
+          new BatchGetCommand({ RequestItems: { [this.tableName]: { Keys: keys, ConsistentRead: true } } }),
+        );
+        items.push(...((result.Responses?.[this.tableName] ?? []) as Item[]));
+        keys = (result.UnprocessedKeys?.[this.tableName]?.Keys ?? []) as Item[];
+      }
+    }
+    return items;
+  }
+
+  /**
+   * A write, retried when it met a concurrent transaction on the same item (real DynamoDB answers
+   * TransactionConflictException, or cancels a transaction with reason TransactionConflict). The SDK does
+   * not retry either; after a few attempts it is a TransientError for the caller's own retry policy.
+   */
+  private send(command: UpdateCommand): Promise<UpdateCommandOutput>;
+  private send(command: TransactWriteCommand): Promise<TransactWriteCommandOutput>;
+  private async send(
+    command: UpdateCommand | TransactWriteCommand,
+  ): Promise<UpdateCommandOutput | TransactWriteCommandOutput> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return command instanceof UpdateCommand ? await this.doc.send(command) : await this.doc.send(command);
+      } catch (error) {
+        if (!isTransactionConflict(error)) throw error;
+        if (attempt >= CONFLICT_ATTEMPTS) {
+          throw new TransientError(
+            `${command.constructor.name} on ${this.tableName} kept conflicting with concurrent transactions on the same item (${attempt} attempts); retry later`,
+            { cause: error },
+          );
+        }
+        await sleep(Math.random() * 25 * 2 ** attempt);
+      }
     }
   }
 
@@ -648,6 +864,55 @@ export class StateStore implements StateStoreApi {
 
 function stateKey(instanceId: string): Item {
   return { pk: instanceId, sk: STATE_SK };
+}
+
+/** The cancellation reason of action `index` of a cancelled TransactWriteItems, if that is what `error` is. */
+function cancellation(error: unknown, index: number): CancellationReason | undefined {
+  return error instanceof TransactionCanceledException ? error.CancellationReasons?.[index] : undefined;
+}
+
+/** True when action `index` of a cancelled transaction failed its condition. */
+function conditionFailed(error: unknown, index: number): boolean {
+  return cancellation(error, index)?.Code === 'ConditionalCheckFailed';
+}
+
+/** A write that met a concurrent transaction: worth another attempt. */
+function isTransactionConflict(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  if (error.name === 'TransactionConflictException') return true;
+  const reasons = error instanceof TransactionCanceledException ? (error.CancellationReasons ?? []) : [];
+  // Only when nothing else failed: a failed condition is an answer, not a conflict.
+  return (
+    reasons.some((r) => r.Code === 'TransactionConflict') &&
+    reasons.every((r) => r.Code === 'TransactionConflict' || r.Code === 'None' || r.Code === undefined)
+  );
+}
+
+/** Groups items by instance into Parts; instances without a state item are left out. */
+function assemble(items: readonly Item[]): Parts[] {
+  const byId = new Map<string, { state?: Item; facts?: Item; run?: Item }>();
+  for (const item of items) {
+    const id = String(item.pk);
+    const parts = byId.get(id) ?? {};
+    if (item.sk === STATE_SK) parts.state = item;
+    else if (item.sk === FACTS_SK) parts.facts = item;
+    else if (item.sk === RUN_SK) parts.run = item;
+    byId.set(id, parts);
+  }
+  const out: Parts[] = [];
+  for (const { state, facts, run } of byId.values()) {
+    if (state) out.push({ state, ...(facts ? { facts } : {}), ...(run ? { run } : {}) });
+  }
+  return out;
+}
+
+/** 64 hex digits (a sha256) → its 32 bytes; anything else unchanged. */
+function packHash(value: string): string | Uint8Array {
+  return /^[0-9a-f]{64}$/.test(value) ? new Uint8Array(Buffer.from(value, 'hex')) : value;
+}
+
+function unpackHash(value: unknown): unknown {
+  return value instanceof Uint8Array ? Buffer.from(value).toString('hex') : value;
 }
 
 /** The claim's eligibility clause, built from status.ts CLAIMABLE_FROM (the one place that decides). */
@@ -734,15 +999,26 @@ function readOld(item: Record<string, unknown> | undefined): OldState {
   };
 }
 
-function toRecord(item: Item): InstanceRecord {
-  const record: Item = {};
-  for (const [key, value] of Object.entries(item)) if (!PLUMBING.has(key)) record[key] = value;
+/**
+ * The InstanceRecord of an instance's items: the state item's fields, the facts snapshot, and the RUN
+ * item's plan and results when they belong to the current generation (a claim starts a new one).
+ */
+function toRecord(parts: Parts): InstanceRecord {
+  const { state, facts, run } = parts;
+  const record: Item = { instanceId: state.pk };
+  for (const field of FACTS_FIELDS) if (facts?.[field] !== undefined) record[field] = facts[field];
+  if (run && run.generation === state.generation) {
+    for (const field of RUN_FIELDS) if (run[field] !== undefined) record[field] = run[field];
+  }
+  for (const [key, value] of Object.entries(state)) if (!PLUMBING.has(key)) record[key] = value;
+  for (const field of HASH_FIELDS) if (record[field] !== undefined) record[field] = unpackHash(record[field]);
   return record as unknown as InstanceRecord;
 }
 
 function toFleetEntry(item: Item): FleetEntry {
   const entry: Item = { instanceId: item.pk };
   for (const name of FLEET_INDEX.projectedAttributes) if (item[name] !== undefined) entry[name] = item[name];
+  for (const field of HASH_FIELDS) if (entry[field] !== undefined) entry[field] = unpackHash(entry[field]);
   return entry as unknown as FleetEntry;
 }
 

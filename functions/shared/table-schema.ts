@@ -5,6 +5,13 @@ export const TABLE_KEYS = { partitionKey: 'pk', sortKey: 'sk' } as const;
 /** Sort key of the one state item per instance; history items use `EVT#<iso time>#<seq>`. */
 export const STATE_SK = 'STATE';
 export const HISTORY_SK_PREFIX = 'EVT#';
+/**
+ * Sibling items of the state item that keep it small (the fleet index reads state items only): the facts
+ * snapshot (+ account, region, creation time) and the current run's plan and per-playbook results.
+ * Sort order EVT#… < FACTS < RUN < STATE lets one Query (`sk BETWEEN FACTS AND STATE`) read all three.
+ */
+export const FACTS_SK = 'FACTS';
+export const RUN_SK = 'RUN';
 
 /** TTL attribute (epoch seconds) — set on history items only. */
 export const TTL_ATTRIBUTE = 'expiresAt';

@@ -1,10 +1,23 @@
 // The state store against DynamoDB Local: conditional writes, GSIs and TTL are DynamoDB's semantics,
 // so they are tested on AWS's own emulator, never on a mock.
-import { GetCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import {
+  DynamoDBClient,
+  TransactionCanceledException,
+  TransactionConflictException,
+} from '@aws-sdk/client-dynamodb';
+import {
+  DynamoDBDocumentClient,
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  TransactWriteCommand,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
+import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { HostFacts, PlannedPlaybook, Status } from '../../functions/core/types.js';
-import { InvalidInputError } from '../../functions/shared/errors.js';
-import type { StateStore } from '../../functions/shared/state-store.js';
+import { InvalidInputError, TransientError } from '../../functions/shared/errors.js';
+import { StateStore } from '../../functions/shared/state-store.js';
 import type { ClaimResult, FencedResult } from '../../functions/shared/state-store-api.js';
 import { countCommands, createTestTable, type TestTable } from '../helpers/ddb.js';
 
@@ -112,7 +125,8 @@ describe('upsertDetection', () => {
     expect(result).toMatchObject({ written: false, created: false });
     expect(result.record.updatedAt).toBe(T0.toISOString());
     expect(counter.writes()).toBe(0);
-    expect(counter.commands).toEqual(['GetItemCommand']);
+    // One read: the state item and its FACTS and RUN siblings come back from one Query.
+    expect(counter.commands).toEqual(['QueryCommand']);
   });
 
   it('refreshes changed facts or held flag without touching status or generation', async () => {
@@ -795,7 +809,8 @@ describe('queries', () => {
     expect(expired.map((r) => r.instanceId)).toEqual(['i-a']);
     expect(pending.map((r) => r.instanceId)).toEqual(['i-c']);
     expect(failed).toMatchObject([{ instanceId: 'i-d', status: 'FAILED', reason: 'x', facts: facts('i-d') }]);
-    expect(new Set(counter.commands)).toEqual(new Set(['QueryCommand']));
+    // The index holds state items; their facts snapshots come with one batched read, never a scan.
+    expect(new Set(counter.commands)).toEqual(new Set(['QueryCommand', 'BatchGetItemCommand']));
   });
 
   it('listFleet returns compact entries for state items only; listAll returns full records', async () => {
@@ -847,5 +862,242 @@ describe('queries', () => {
     expect(fleet[1]).not.toHaveProperty('facts');
     expect(all).toHaveLength(230);
     expect(all[1]).toEqual(await store.getInstance(ids[1] as string));
+  });
+});
+
+/** DynamoDB's size of a stored item: names + values (strings/binary by bytes, numbers ≈ digits/2 + 1). */
+function storedSize(item: Record<string, unknown>): number {
+  const value = (v: unknown): number => {
+    if (v === null || typeof v === 'boolean') return 1;
+    if (typeof v === 'string') return Buffer.byteLength(v);
+    if (v instanceof Uint8Array) return v.length;
+    if (typeof v === 'number') return Math.ceil(String(Math.abs(v)).replace(/[.-]/g, '').length / 2) + 1;
+    if (Array.isArray(v)) return 3 + v.reduce((sum: number, e) => sum + 1 + value(e), 0);
+    if (typeof v === 'object' && v)
+      return 3 + Object.entries(v).reduce((sum, [k, e]) => sum + 1 + Buffer.byteLength(k) + value(e), 0);
+    return 0;
+  };
+  return Object.entries(item).reduce((sum, [k, v]) => sum + Buffer.byteLength(k) + value(v), 0);
+}
+
+async function partitionItems(instanceId: string): Promise<Record<string, unknown>[]> {
+  const { Items } = await table.doc.send(
+    new QueryCommand({
+      TableName: table.tableName,
+      KeyConditionExpression: 'pk = :pk',
+      ExpressionAttributeValues: { ':pk': instanceId },
+      ConsistentRead: true,
+    }),
+  );
+  return Items ?? [];
+}
+
+describe('item layout', () => {
+  const HASH = 'a'.repeat(64);
+  const LOG_URL =
+    'https://us-east-1.console.aws.amazon.com/cloudwatch/home?region=us-east-1#logsV2:log-groups/log-group/Output$3FlogStreamNameFilter$3Dcmd';
+
+  /** A whole successful generation with two playbooks, results as the callback records them. */
+  async function provisioned(instanceId: string, fingerprint: string): Promise<void> {
+    await runningAt(instanceId, 1);
+    await store.recordMatch(
+      instanceId,
+      1,
+      {
+        playbooks: [PLAYBOOK, { ...PLAYBOOK, file: 'web.yml' }],
+        matchedRules: ['baseline', 'web'],
+        fingerprint,
+      },
+      at(10),
+    );
+    for (const [index, file] of ['baseline.yml', 'web.yml'].entries()) {
+      const result = await store.recordPlaybookResult(
+        instanceId,
+        1,
+        index,
+        {
+          file,
+          status: 'Success',
+          attempts: 1,
+          commandId: `cmd-${index}-0000-0000-0000-000000000000`,
+          exitCode: 0,
+          startedAt: at(20).toISOString(),
+          endedAt: at(30).toISOString(),
+          outputTail: 'PLAY RECAP ok=12 changed=3 '.repeat(70),
+          logUrl: `${LOG_URL}-${index}`,
+        },
+        at(30),
+      );
+      expect(result).toEqual({ ok: true });
+    }
+    await store.recordOutcome(instanceId, 1, { status: 'SUCCESS', fingerprint }, at(40));
+    await store.markNotified(instanceId, 1, 'SUCCESS', at(41));
+  }
+
+  it('keeps the state item small: facts and the run live in their own items, hashes as raw bytes', async () => {
+    // Prepare
+    await provisioned('i-1', HASH);
+
+    // Act
+    const items = await partitionItems('i-1');
+    const record = await store.getInstance('i-1');
+
+    // Assess: three items beside the history, the state item without the bulky parts
+    const bySk = new Map(items.map((item) => [String(item.sk), item]));
+    expect([...bySk.keys()].filter((sk) => !sk.startsWith('EVT#'))).toEqual(['FACTS', 'RUN', 'STATE']);
+    const state = bySk.get('STATE') ?? {};
+    for (const bulky of ['facts', 'playbooks', 'matchedRules', 'instanceId'])
+      expect(state).not.toHaveProperty(bulky);
+    expect(state.fingerprint).toBeInstanceOf(Uint8Array);
+    expect((state.fingerprint as Uint8Array).length).toBe(32);
+    // What the fleet index reads per instance (DynamoDB Local counts the whole item against a page).
+    expect(storedSize(state)).toBeLessThan(450);
+    expect(bySk.get('FACTS')).toMatchObject({ facts: facts('i-1'), accountId: '123456789012' });
+    expect(bySk.get('RUN')).toMatchObject({ generation: 1, matchedRules: ['baseline', 'web'] });
+    // …and the record reads as one, hashes in hex.
+    expect(record).toMatchObject({
+      instanceId: 'i-1',
+      status: 'SUCCESS',
+      facts: facts('i-1'),
+      matchedRules: ['baseline', 'web'],
+      fingerprint: HASH,
+      lastSuccessFingerprint: HASH,
+      factsHash: expect.stringMatching(/^[0-9a-f]{64}$/),
+      createdAt: T0.toISOString(),
+      notifiedKey: '1#SUCCESS',
+    });
+    expect(record?.playbooks?.map((p) => [p.file, p.status, p.logUrl])).toEqual([
+      ['baseline.yml', 'Success', `${LOG_URL}-0`],
+      ['web.yml', 'Success', `${LOG_URL}-1`],
+    ]);
+    expect((await store.listFleet())[0]).toMatchObject({ fingerprint: HASH, lastSuccessFingerprint: HASH });
+  });
+
+  it('reads a record in one Query that leaves the history out', async () => {
+    await provisioned('i-1', HASH);
+    expect((await store.listHistory('i-1')).map((e) => e.type)).toEqual(['DETECTED', 'CLAIMED']);
+    const counter = countCommands(table.doc);
+
+    const record = await store.getInstance('i-1');
+
+    expect(counter.commands).toEqual(['QueryCommand']);
+    expect(record).not.toHaveProperty('type');
+    expect(record?.playbooks).toHaveLength(2);
+  });
+
+  it("a claim hides the previous run's plan and results until the new generation records its match", async () => {
+    // Prepare
+    await provisioned('i-1', HASH);
+    won(
+      await store.claim('i-1', {
+        reason: 'fingerprint-changed',
+        leaseSeconds: 60,
+        actor: ACTOR,
+        now: at(100),
+        expectedGeneration: 1,
+      }),
+    );
+
+    // Act
+    const claimed = await store.getInstance('i-1');
+    const early = await store.recordPlaybookResult(
+      'i-1',
+      2,
+      0,
+      { file: 'baseline.yml', status: 'Success', attempts: 1 },
+      at(101),
+    );
+    await store.recordMatch(
+      'i-1',
+      2,
+      { playbooks: [PLAYBOOK], matchedRules: ['baseline'], fingerprint: 'b'.repeat(64) },
+      at(102),
+    );
+    const matched = await store.getInstance('i-1');
+
+    // Assess
+    expect(claimed).toMatchObject({ status: 'RUNNING', generation: 2, facts: facts('i-1') });
+    expect(claimed?.playbooks).toBeUndefined();
+    expect(claimed?.matchedRules).toBeUndefined();
+    expect(early).toEqual({
+      ok: false,
+      currentGeneration: 2,
+      message: 'recordPlaybookResult: no planned playbook at index 0 (the plan has 0)',
+    });
+    expect(matched?.playbooks).toEqual([{ file: 'baseline.yml', status: 'Pending', attempts: 0 }]);
+    expect(matched?.matchedRules).toEqual(['baseline']);
+    expect(matched?.lastSuccessFingerprint).toBe(HASH);
+  });
+
+  it('a facts change rewrites the snapshot and its hash together', async () => {
+    await runningAt('i-1', 1);
+    const changed = facts('i-1', { tags: { 'autoprov:enabled': 'true', Name: 'renamed' }, name: 'renamed' });
+    const counter = countCommands(table.doc);
+
+    const result = await store.upsertDetection(changed, { held: false, actor: ACTOR, now: at(50) });
+
+    expect(counter.commands.slice(0, 2)).toEqual(['QueryCommand', 'TransactWriteItemsCommand']);
+    expect(result.record).toMatchObject({ facts: changed, status: 'RUNNING', generation: 1 });
+    expect(await store.getInstance('i-1')).toEqual(result.record);
+    expect((await store.getInstance('i-1'))?.createdAt).toBe(T0.toISOString());
+  });
+});
+
+describe('writes that meet a concurrent transaction', () => {
+  function conflict(): TransactionConflictException {
+    return new TransactionConflictException({
+      message: 'Transaction is ongoing for the item',
+      $metadata: {},
+    });
+  }
+
+  function mockedStore() {
+    const doc = DynamoDBDocumentClient.from(
+      new DynamoDBClient({ region: 'us-east-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' } }),
+    );
+    const mock = mockClient(doc);
+    return { mock, store: new StateStore({ doc, tableName: 'state' }) };
+  }
+
+  it('retries a plain write that met a transaction on the same item (the SDK does not)', async () => {
+    const { mock, store: mocked } = mockedStore();
+    mock.on(UpdateCommand).rejectsOnce(conflict()).rejectsOnce(conflict()).resolves({});
+
+    const notified = await mocked.markNotified('i-1', 1, 'SUCCESS', T0);
+
+    expect(notified).toBe(true);
+    expect(mock.commandCalls(UpdateCommand)).toHaveLength(3);
+  });
+
+  it('retries a fenced transaction cancelled only by a conflict, not one whose condition failed', async () => {
+    const { mock, store: mocked } = mockedStore();
+    const cancelled = (codes: string[]) =>
+      new TransactionCanceledException({
+        message: 'Transaction cancelled',
+        $metadata: {},
+        CancellationReasons: codes.map((Code) => ({ Code })),
+      });
+    mock
+      .on(TransactWriteCommand)
+      .rejectsOnce(cancelled(['None', 'TransactionConflict']))
+      .resolves({});
+
+    const match = { playbooks: [PLAYBOOK], matchedRules: ['baseline'], fingerprint: 'fp' };
+    expect(await mocked.recordMatch('i-1', 1, match, T0)).toEqual({ ok: true });
+    expect(mock.commandCalls(TransactWriteCommand)).toHaveLength(2);
+
+    mock.reset();
+    mock.on(TransactWriteCommand).rejects(cancelled(['ConditionalCheckFailed', 'None']));
+    const refused = await mocked.recordMatch('i-1', 1, match, T0);
+    expect(refused).toMatchObject({ ok: false, message: 'recordMatch: i-1 has no record' });
+    expect(mock.commandCalls(TransactWriteCommand)).toHaveLength(1);
+  });
+
+  it('gives up after 4 conflicting attempts with a TransientError the caller retries', async () => {
+    const { mock, store: mocked } = mockedStore();
+    mock.on(UpdateCommand).rejects(conflict());
+
+    await expect(mocked.markNotified('i-1', 1, 'SUCCESS', T0)).rejects.toThrow(TransientError);
+    expect(mock.commandCalls(UpdateCommand)).toHaveLength(4);
   });
 });
