@@ -53,6 +53,11 @@ export async function checkCommand(input: CheckCommandInput, deps: CallbackDeps)
     end = { ...end, ssmStatus: `${invocation.status} (cancelled: timed out waiting)`, status: 'TimedOut' };
   }
   const recorded = await recordCommandEnd(record, active, end, deps);
+  if (!recorded.ok && recorded.alreadyRecorded) {
+    // The status event arrived meanwhile and recorded the result: answer from the record.
+    const now = await deps.store.getInstance(instanceId);
+    if (now) return alreadyRecorded(now, input);
+  }
   if (!recorded.ok) throw new StaleGenerationError(instanceId, generation, recorded.message);
   if (end.status === 'Success') return commandResultOf(end, recorded.logUrl);
   if (stillRunning) {

@@ -129,7 +129,7 @@ export async function recordCommandEnd(
   active: ActiveCommand,
   end: CommandEnd,
   deps: Pick<CallbackDeps, 'store' | 'settings' | 'now'>,
-): Promise<{ ok: true; logUrl: string } | { ok: false; message: string }> {
+): Promise<{ ok: true; logUrl: string } | { ok: false; message: string; alreadyRecorded: boolean }> {
   const { instanceId, generation } = record;
   const now = deps.now();
   const logUrl = logUrlOf(deps.settings, end.commandId, instanceId);
@@ -153,8 +153,15 @@ export async function recordCommandEnd(
         logUrl,
       },
       now,
+      { activeCommandId: end.commandId },
     );
-    if (!written.ok) return { ok: false, message: written.message };
+    // Same generation refused = another copy of this status event recorded it first.
+    if (!written.ok)
+      return {
+        ok: false,
+        message: written.message,
+        alreadyRecorded: written.currentGeneration === generation,
+      };
   }
   const succeeded = end.status === 'Success';
   await deps.store.appendHistory({

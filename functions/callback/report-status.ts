@@ -60,6 +60,10 @@ export async function reportInvocationStatus(
       : commandEndOf(commandId, await readFailedInvocation(deps, commandId, instanceId, status, active.kind));
 
   const recorded = await recordCommandEnd(record, active, end, deps);
+  if (!recorded.ok && recorded.alreadyRecorded) {
+    deps.logger.info('A duplicate status event: the result is already recorded and answered', { commandId });
+    return 'not-active';
+  }
   if (!recorded.ok) {
     // A newer claim owns the instance: release this stale execution instead of letting it time out.
     deps.logger.warn('Result refused by the generation fence', { commandId, message: recorded.message });

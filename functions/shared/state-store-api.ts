@@ -165,13 +165,18 @@ export interface StateStoreApi {
     commandId: string,
     now: Date,
   ): Promise<FencedResult>;
-  /** Fenced: stores one playbook's result at `index` and clears the active command. */
+  /**
+   * Fenced: stores one playbook's result at `index` and clears the active command. With
+   * `activeCommandId`, only while that command is the active one (a duplicate status event is refused
+   * with the same generation: already recorded).
+   */
   recordPlaybookResult(
     instanceId: string,
     generation: number,
     index: number,
     result: PlaybookRecord,
     now: Date,
+    options?: { activeCommandId?: string },
   ): Promise<FencedResult>;
   /** Fenced: terminal status of this generation (RUNNING → SUCCESS/PARTIAL/FAILED/SKIPPED), lease cleared. */
   recordOutcome(

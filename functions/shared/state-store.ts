@@ -426,6 +426,7 @@ export class StateStore implements StateStoreApi {
     index: number,
     result: PlaybookRecord,
     now: Date,
+    options: { activeCommandId?: string } = {},
   ): Promise<FencedResult> {
     // The index goes into the expression text (DynamoDB has no placeholder for list indexes).
     if (!Number.isInteger(index) || index < 0) {
@@ -438,7 +439,17 @@ export class StateStore implements StateStoreApi {
       instanceId,
       generation,
       now,
-      { update: 'SET updatedAt = :now REMOVE activeCommand', values: {} },
+      // Only the copy of the status event that finds its own command active records it: a duplicate
+      // event must neither record twice nor clear the next command the workflow is waiting on.
+      options.activeCommandId === undefined
+        ? { update: 'SET updatedAt = :now REMOVE activeCommand', values: {} }
+        : {
+            update: 'SET updatedAt = :now REMOVE activeCommand',
+            values: { ':cid': options.activeCommandId },
+            condition: 'activeCommand.commandId = :cid',
+            explain: () =>
+              `command ${options.activeCommandId} is no longer the active command (already recorded)`,
+          },
       {
         update: `SET playbooks[${index}] = :result`,
         values: { ':result': plain(result), ':g': generation },

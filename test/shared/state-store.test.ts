@@ -646,9 +646,19 @@ describe('fenced writes', () => {
       exitCode: 0,
       outputTail: 'ok=3',
     };
-    expect(await store.recordPlaybookResult('i-1', 1, 0, result, at(50))).toEqual({ ok: true });
+    // Two copies of the command's status event race: only the first records, while its command is active.
+    const [first, duplicate] = await Promise.all([
+      store.recordPlaybookResult('i-1', 1, 0, result, at(50), { activeCommandId: 'cmd-1' }),
+      store.recordPlaybookResult('i-1', 1, 0, { ...result, outputTail: 'dup' }, at(51), {
+        activeCommandId: 'cmd-1',
+      }),
+    ]);
+    expect([first, duplicate].filter((r) => r.ok)).toHaveLength(1);
+    const refused = [first, duplicate].find((r) => !r.ok);
+    expect(refused).toMatchObject({ ok: false, currentGeneration: 1 });
+    expect(!refused?.ok && refused?.message).toContain('cmd-1 is no longer the active command');
     const afterResult = await store.getInstance('i-1');
-    expect(afterResult?.playbooks?.[0]).toEqual(result);
+    expect(afterResult?.playbooks?.[0]).toMatchObject({ ...result, outputTail: expect.any(String) });
     expect(afterResult?.activeCommand).toBeUndefined();
 
     expect(await store.recordOutcome('i-1', 1, { status: 'SUCCESS', fingerprint: 'fp-1' }, at(60))).toEqual({
