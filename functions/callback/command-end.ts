@@ -17,7 +17,10 @@ export interface CallbackSettings {
 }
 
 export interface CallbackDeps {
-  readonly store: Pick<StateStoreApi, 'getInstance' | 'recordPlaybookResult' | 'appendHistory'>;
+  readonly store: Pick<
+    StateStoreApi,
+    'getInstance' | 'recordPlaybookResult' | 'clearActiveCommand' | 'appendHistory'
+  >;
   readonly ssm: Pick<SSMClient, 'send'>;
   readonly sfn: Pick<SFNClient, 'send'>;
   readonly settings: CallbackSettings;
@@ -161,6 +164,14 @@ export async function recordCommandEnd(
         ok: false,
         message: written.message,
         alreadyRecorded: written.currentGeneration === generation,
+      };
+  } else {
+    const cleared = await deps.store.clearActiveCommand(instanceId, generation, end.commandId, now);
+    if (!cleared.ok)
+      return {
+        ok: false,
+        message: cleared.message,
+        alreadyRecorded: cleared.currentGeneration === generation,
       };
   }
   const succeeded = end.status === 'Success';

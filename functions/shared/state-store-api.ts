@@ -178,6 +178,16 @@ export interface StateStoreApi {
     now: Date,
     options?: { activeCommandId?: string },
   ): Promise<FencedResult>;
+  /**
+   * Fenced, and only while `commandId` is the active command: clears it (the ensure-Ansible step, which
+   * has no playbook slot). A duplicate status event is refused with the same generation.
+   */
+  clearActiveCommand(
+    instanceId: string,
+    generation: number,
+    commandId: string,
+    now: Date,
+  ): Promise<FencedResult>;
   /** Fenced: terminal status of this generation (RUNNING → SUCCESS/PARTIAL/FAILED/SKIPPED), lease cleared. */
   recordOutcome(
     instanceId: string,

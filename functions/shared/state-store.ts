@@ -402,6 +402,20 @@ export class StateStore implements StateStoreApi {
     });
   }
 
+  async clearActiveCommand(
+    instanceId: string,
+    generation: number,
+    commandId: string,
+    now: Date,
+  ): Promise<FencedResult> {
+    return this.fenced('clearActiveCommand', instanceId, generation, now, {
+      update: 'SET updatedAt = :now REMOVE activeCommand',
+      values: { ':cid': commandId },
+      condition: 'activeCommand.commandId = :cid',
+      explain: () => `command ${commandId} is no longer the active command (already recorded)`,
+    });
+  }
+
   async setActiveCommandId(
     instanceId: string,
     generation: number,

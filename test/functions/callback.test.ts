@@ -10,6 +10,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, inject, it, vi } from 'vitest';
 import { checkCommand } from '../../functions/callback/check-command.js';
 import type { CallbackDeps } from '../../functions/callback/command-end.js';
+import { recordCommandEnd } from '../../functions/callback/command-end.js';
 import { failureCause, outputTail, runStatusOf } from '../../functions/callback/command-status.js';
 import { commandLogUrl } from '../../functions/callback/log-url.js';
 import { reportInvocationStatus } from '../../functions/callback/report-status.js';
@@ -320,6 +321,34 @@ describe('reportInvocationStatus (status events)', () => {
     expect(store.peek(INSTANCE)?.playbooks).toBeUndefined();
   });
 
+  it('a duplicate ensure-Ansible status event records and answers nothing the second time', async () => {
+    const store = new FakeStateStore();
+    seed(store, {
+      kind: 'ensure-ansible',
+      attempt: 1,
+      taskToken: TOKEN,
+      commandId: COMMAND_ID,
+      sentAt: SENT_AT,
+    });
+    const record = await store.getInstance(INSTANCE);
+    const active = record?.activeCommand;
+    if (!record || !active) throw new Error('seed failed');
+    const end = {
+      commandId: COMMAND_ID,
+      ssmStatus: 'Success',
+      status: 'Success' as const,
+      exitCode: 0,
+      outputTail: '',
+    };
+
+    const first = await recordCommandEnd(record, active, end, deps(store));
+    const second = await recordCommandEnd(record, active, end, deps(store));
+
+    expect(first).toMatchObject({ ok: true });
+    expect(second).toMatchObject({ ok: false, alreadyRecorded: true });
+    expect(store.history.filter((e) => e.type === 'PLAYBOOK_SUCCEEDED')).toHaveLength(1);
+  });
+
   it('reports an ensure-Ansible failure without touching the playbook results', async () => {
     const store = new FakeStateStore();
     seed(store, {
@@ -335,7 +364,8 @@ describe('reportInvocationStatus (status events)', () => {
 
     await reportInvocationStatus(change('Failed'), deps(store));
 
-    expect(store.calls).toEqual(['appendHistory']);
+    // The active command is cleared (fenced on its id); no playbook result is written.
+    expect(store.calls).toEqual(['clearActiveCommand', 'appendHistory']);
     expect(store.history[0]).toMatchObject({
       type: 'PLAYBOOK_FAILED',
       details: { kind: 'ensure-ansible', exitCode: 100 },

@@ -272,6 +272,27 @@ export class FakeStateStore implements StateStoreApi {
     );
   }
 
+  async clearActiveCommand(
+    instanceId: string,
+    generation: number,
+    commandId: string,
+    now: Date,
+  ): Promise<FencedResult> {
+    return this.fenced(
+      'clearActiveCommand',
+      instanceId,
+      generation,
+      now,
+      (record) => {
+        delete record.activeCommand;
+      },
+      (record) =>
+        record.activeCommand?.commandId === commandId
+          ? undefined
+          : `command ${commandId} is no longer the active command (already recorded)`,
+    );
+  }
+
   async recordPlaybookResult(
     instanceId: string,
     generation: number,
