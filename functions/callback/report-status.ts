@@ -10,6 +10,7 @@ import {
   commandEndOf,
   commandResultOf,
   failureCauseOf,
+  logUrlOf,
   readInvocation,
   recordCommandEnd,
 } from './command-end.js';
@@ -61,8 +62,13 @@ export async function reportInvocationStatus(
 
   const recorded = await recordCommandEnd(record, active, end, deps);
   if (!recorded.ok && recorded.alreadyRecorded) {
-    deps.logger.info('A duplicate status event: the result is already recorded and answered', { commandId });
-    return 'not-active';
+    // Another copy of this event (or an earlier try of this one) recorded the result: record nothing
+    // again, but answer again — a used token is refused harmlessly, and a first answer that failed
+    // (throttled SendTaskSuccess) must not leave the workflow waiting for its timeout.
+    deps.logger.info('Duplicate status event: already recorded; answering the workflow again', { commandId });
+    const logUrl = logUrlOf(deps.settings, commandId, instanceId);
+    const again = await answerWorkflow(deps, answerOf(active.taskToken, end, logUrl));
+    return again ? 'answered' : 'workflow-gone';
   }
   if (!recorded.ok) {
     // A newer claim owns the instance: release this stale execution instead of letting it time out.
@@ -77,21 +83,20 @@ export async function reportInvocationStatus(
     );
     return released ? 'superseded' : 'workflow-gone';
   }
-  const answered = await answerWorkflow(
-    deps,
-    end.status === 'Success'
-      ? new SendTaskSuccessCommand({
-          taskToken: active.taskToken,
-          output: JSON.stringify(commandResultOf(end, recorded.logUrl)),
-        })
-      : new SendTaskFailureCommand({
-          taskToken: active.taskToken,
-          error: WorkflowErrors.PlaybookFailed,
-          cause: failureCauseOf(end, recorded.logUrl),
-        }),
-  );
+  const answered = await answerWorkflow(deps, answerOf(active.taskToken, end, recorded.logUrl));
   deps.logger.info('Command ended', { commandId, status: end.status, kind: active.kind, answered });
   return answered ? 'answered' : 'workflow-gone';
+}
+
+/** The workflow's answer for a finished command: task success with the result, or PlaybookFailed. */
+function answerOf(taskToken: string, end: CommandEnd, logUrl: string) {
+  return end.status === 'Success'
+    ? new SendTaskSuccessCommand({ taskToken, output: JSON.stringify(commandResultOf(end, logUrl)) })
+    : new SendTaskFailureCommand({
+        taskToken,
+        error: WorkflowErrors.PlaybookFailed,
+        cause: failureCauseOf(end, logUrl),
+      });
 }
 
 /** The failed invocation's output; if SSM will not say (not transiently), the event's status alone. */

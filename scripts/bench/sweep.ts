@@ -59,10 +59,15 @@ export async function runSteadySweep(options: SweepOptions): Promise<SweepFigure
     ...(options.stateDir ? { stateDir: options.stateDir } : {}),
     onProgress: (message) => options.log(`  ${message}`),
   });
+  let measured = false;
   try {
-    return await measure(stack, options);
+    const figures = await measure(stack, options);
+    measured = true;
+    return figures;
   } finally {
-    await stack.stop({ removeStateDir: !options.stateDir });
+    // A run that failed keeps its logs and table for a look.
+    await stack.stop({ removeStateDir: measured && !options.stateDir });
+    if (!measured) options.log(`  sweep: state kept in ${stack.stateDir}`);
   }
 }
 

@@ -122,19 +122,24 @@ export async function runWorkload(options: WorkloadOptions): Promise<WorkloadFig
     () => options.log(`  ${options.kind}: ${progressLine(stack, options.instances)}`),
     5_000,
   );
+  let settled = false;
   try {
     await stack.waitForIdle({ timeoutMs: options.idleTimeoutMs });
     const wallSeconds = (Date.now() - launchedAt) / 1000;
     options.log(
       `  ${options.kind}: ${progressLine(stack, options.instances)} — idle after ${wallSeconds.toFixed(1)} s`,
     );
-    return await collect(stack, options, {
+    const figures = await collect(stack, options, {
       wallSeconds,
       startupSeconds: (launchedAt - startedAt) / 1000,
     });
+    settled = true;
+    return figures;
   } finally {
     clearInterval(ticker);
-    await stack.stop({ removeStateDir: !options.stateDir });
+    // A run that failed keeps its logs and table for a look.
+    await stack.stop({ removeStateDir: settled && !options.stateDir });
+    if (!settled) options.log(`  ${options.kind}: state kept in ${stack.stateDir}`);
   }
 }
 

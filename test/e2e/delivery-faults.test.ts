@@ -250,6 +250,10 @@ describe('scenario 6: 20% of SSM, Step Functions and DynamoDB calls throttled', 
       sweepSchedule: false,
       seed: 6,
       throttle: { SSM: 0.2, SFN: 0.2, DynamoDB: 0.2 },
+      // A status event can beat the throttled write of its command id and exhaust the callback's async
+      // retries (seconds at this time scale, minutes on AWS): the workflow's designed recovery is the task
+      // timeout, then "Ask SSM for the result". Scaled so it happens within the test (2,100 s → 42 s).
+      taskTimeoutScale: 0.02,
       // Short leases, so a claim whose StartExecution was lost is reclaimed within the test.
       functionEnv: { LEASE_SECONDS: '15' },
       fleet: { instances: fleet },
