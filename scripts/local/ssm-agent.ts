@@ -9,9 +9,17 @@
 // It reports status like SSM (InProgress, then Success / Failed / TimedOut / Cancelled), writes the full
 // output to a per-command log file (the "CloudWatch log"), optionally to S3, and emits the
 // "EC2 Command (Invocation) Status-change Notification" events.
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import {
+  accessSync,
+  constants,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { basename, join } from 'node:path';
 import { unzipSync } from 'fflate';
 import type { BusEvent } from './event-bus.js';
@@ -36,12 +44,20 @@ const INSTALL_HINT = 'sudo apt-get install -y ansible-core';
 
 /** Fails with the install command when ansible-playbook is not on PATH. */
 export function assertAnsible(path = AGENT_PATH): string {
-  const probe = spawnSync('bash', ['-c', 'command -v ansible-playbook'], {
-    encoding: 'utf8',
-    env: { PATH: path },
-  });
-  const found = probe.stdout.trim();
-  if (probe.status !== 0 || found === '') {
+  // Looked up like a shell would (first executable on PATH), without needing a shell on that PATH.
+  const found = path
+    .split(':')
+    .filter((dir) => dir !== '')
+    .map((dir) => join(dir, 'ansible-playbook'))
+    .find((candidate) => {
+      try {
+        accessSync(candidate, constants.X_OK);
+        return statSync(candidate).isFile();
+      } catch {
+        return false;
+      }
+    });
+  if (found === undefined) {
     throw new AnsibleMissingError(
       `The local SSM agent runs playbooks with Debian's ansible-core and \`ansible-playbook\` was not found on PATH (${path}). ` +
         `Install it: ${INSTALL_HINT}`,
