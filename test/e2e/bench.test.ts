@@ -1,10 +1,9 @@
 // `npm run bench` at a small size: it runs all three runs on the local stack and prints the DESIGN §8
 // figures as one JSON object with the keys the benchmark issue lists. The figures themselves are checked
 // against the budgets (the full-size numbers are in docs/benchmarks.md; they come from running it).
-import { spawn } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { assertJava } from '../../scripts/local/dynamodb-local.js';
-import { repoRoot } from '../helpers/paths.js';
+import { runScript } from '../helpers/run-process.js';
 
 interface BenchJson {
   instances: number;
@@ -32,22 +31,13 @@ describe('npm run bench -- --json', () => {
     assertJava();
 
     // Act
-    const run = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-      const child = spawn(
-        process.execPath,
-        ['--import', 'tsx', 'scripts/bench.ts', '--instances', '8', '--sweep-instances', '400', '--json'],
-        { cwd: repoRoot, env: { ...process.env } },
-      );
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (chunk: Buffer) => {
-        stdout += chunk.toString();
-      });
-      child.stderr.on('data', (chunk: Buffer) => {
-        stderr += chunk.toString();
-      });
-      child.on('close', (code) => resolve({ code, stdout, stderr }));
-    });
+    const run = await runScript('scripts/bench.ts', [
+      '--instances',
+      '8',
+      '--sweep-instances',
+      '400',
+      '--json',
+    ]);
 
     // Assess: stdout is exactly one JSON object; progress went to stderr
     expect(run.code, run.stderr.slice(-3000)).toBe(0);

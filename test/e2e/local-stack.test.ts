@@ -1,6 +1,5 @@
 // End to end on the deployable artifacts: the bundled functions and the ASL of the assembly in cdk.out, run
 // by local mode against DynamoDB Local, the local AWS endpoint and the real local SSM agent (ansible-playbook).
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
@@ -9,6 +8,7 @@ import { assertJava } from '../../scripts/local/dynamodb-local.js';
 import { assertAnsible } from '../../scripts/local/ssm-agent.js';
 import { type LocalStack, startLocalStack } from '../../scripts/local/stack.js';
 import { repoRoot } from '../helpers/paths.js';
+import { runProcess } from '../helpers/run-process.js';
 
 const WEB = 'i-0e2e00000000000b1';
 
@@ -144,18 +144,7 @@ describe('local stack from cdk.out', () => {
 describe('npm start --json', () => {
   it('plays the demo to its expected end states and exits 0', async () => {
     // Act
-    const run = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-      const child = spawn('npm', ['start', '--json'], { cwd: repoRoot, env: { ...process.env } });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (chunk: Buffer) => {
-        stdout += chunk.toString();
-      });
-      child.stderr.on('data', (chunk: Buffer) => {
-        stderr += chunk.toString();
-      });
-      child.on('close', (code) => resolve({ code, stdout, stderr }));
-    });
+    const run = await runProcess('npm', ['start', '--json']);
 
     // Assess
     expect(run.code, run.stderr.slice(-3000)).toBe(0);

@@ -1,43 +1,16 @@
 // `npm start` (scripts/start.ts) at its edges: Ctrl-C mid-demo stops every child process and says where
 // the state was left; a missing Java runtime is reported with the command that installs it.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { assertJava } from '../../scripts/local/dynamodb-local.js';
 import { assertAnsible } from '../../scripts/local/ssm-agent.js';
-import { repoRoot } from '../helpers/paths.js';
+import { runScript } from '../helpers/run-process.js';
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs scripts/start.ts in its own node process (no npm/tsx wrapper between the signal and the demo). */
-function startDemo(
-  args: readonly string[],
-  env: NodeJS.ProcessEnv,
-  onStdout?: (all: string, child: ReturnType<typeof spawn>) => void,
-): Promise<Run> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/start.ts', ...args], {
-      cwd: repoRoot,
-      env,
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString();
-      onStdout?.(stdout, child);
-    });
-    child.stderr.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString();
-    });
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const startDemo = (args: readonly string[], options: Parameters<typeof runScript>[2] = {}) =>
+  runScript('scripts/start.ts', args, options);
 
 /** Command lines of running processes that contain `text` (read from /proc: no procps needed). */
 function processesMentioning(text: string): string[] {
@@ -61,11 +34,13 @@ describe('npm start: Ctrl-C', () => {
     let signalled = false;
 
     // Act: interrupt once the first instance has changed status (the stack is busy: workflow, agent, DB)
-    const run = await startDemo(['--time-scale', '0.05'], { ...process.env }, (all, child) => {
-      if (!signalled && /RUNNING|→ PENDING/.test(all)) {
-        signalled = true;
-        child.kill('SIGINT');
-      }
+    const run = await startDemo(['--time-scale', '0.05'], {
+      onStdout: (all, child) => {
+        if (!signalled && /RUNNING|→ PENDING/.test(all)) {
+          signalled = true;
+          child.kill('SIGINT');
+        }
+      },
     });
 
     // Assess
@@ -90,7 +65,7 @@ describe('npm start: missing prerequisites', () => {
     symlinkSync(process.execPath, join(bin, 'node'));
 
     // Act
-    const run = await startDemo([], { ...process.env, PATH: bin });
+    const run = await startDemo([], { env: { ...process.env, PATH: bin } });
 
     // Assess
     rmSync(bin, { recursive: true, force: true });
