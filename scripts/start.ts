@@ -211,20 +211,13 @@ async function main(): Promise<number> {
 
 /** The environment that points the autoprov CLI (or the AWS CLI) at the running local stack. */
 function serveInstructions(stack: LocalStack): string {
-  const table = String(stack.spec.table.create.TableName);
-  const env: Record<string, string> = {
-    AWS_REGION: stack.spec.region,
-    AWS_ACCESS_KEY_ID: 'local',
-    AWS_SECRET_ACCESS_KEY: 'local',
-    AWS_ENDPOINT_URL: stack.endpoints.aws,
-    AWS_ENDPOINT_URL_DYNAMODB: stack.endpoints.dynamoDbDirect,
-    AUTOPROV_TABLE: table,
-    AUTOPROV_STATE_MACHINE_ARN: stack.spec.stateMachine.arn,
-  };
+  // The CLI finds the table, state machine, queue and policy from the stack's outputs, as when deployed
+  // (the local endpoint answers DescribeStacks with the template's Outputs).
+  const env = stack.cliEnv();
   const exports = Object.entries(env)
     .map(([key, value]) => `  export ${key}=${value}`)
     .join('\n');
-  return `\nThe local stack keeps running. In another terminal, in this folder:\n${exports}\n  npm run autoprov -- status\n  npm run autoprov -- history <instance id>\n\nCtrl-C here stops it.`;
+  return `\nThe local stack keeps running. In another terminal, in this folder:\n${exports}\n  npm run autoprov -- status\n  npm run autoprov -- history <instance id>\n  npm run autoprov -- doctor <instance id>\n\nCtrl-C here stops it.`;
 }
 
 // Exit explicitly once stdout is flushed: an idle keep-alive socket must not hold the demo open.

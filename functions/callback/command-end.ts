@@ -59,19 +59,50 @@ export const PLUGIN_OF: Readonly<Record<'ensure-ansible' | 'playbook', string>> 
   'ensure-ansible': 'ensureAnsible',
 };
 
-/** GetCommandInvocation, transient errors (including "not visible yet") mapped to TransientError. */
+/**
+ * GetCommandInvocation, transient errors (including "not visible yet") mapped to TransientError.
+ * When a playbook run did not succeed, the bundle download step is read too (one more call, failures
+ * only): if it failed — typically AccessDenied because the instance profile lacks the stack's
+ * InstancePolicyArn — the shell step only says "The specified Playbook file doesn't exist", and the
+ * real cause must be in the output tail.
+ */
 export async function readInvocation(
   ssm: Pick<SSMClient, 'send'>,
   commandId: string,
   instanceId: string,
   kind: 'ensure-ansible' | 'playbook',
 ): Promise<Invocation> {
+  const invocation = await readPlugin(ssm, commandId, instanceId, PLUGIN_OF[kind]);
+  if (kind !== 'playbook' || invocation.status === 'Success' || invocation.status === 'InProgress') {
+    return invocation;
+  }
+  const download = await readPlugin(ssm, commandId, instanceId, DOWNLOAD_PLUGIN).catch(() => undefined);
+  if (download?.status !== 'Failed') return invocation;
+  return {
+    ...invocation,
+    // Last, so that cutting the tail to size keeps it.
+    outputTail: outputTail(
+      `${invocation.outputTail}\n--- ${DOWNLOAD_PLUGIN} failed: the bundle was not downloaded ---\n${download.outputTail}`,
+      undefined,
+    ),
+  };
+}
+
+/** The bundle download step of AWS-ApplyAnsiblePlaybooks. */
+export const DOWNLOAD_PLUGIN = 'downloadContent';
+
+async function readPlugin(
+  ssm: Pick<SSMClient, 'send'>,
+  commandId: string,
+  instanceId: string,
+  pluginName: string,
+): Promise<Invocation> {
   try {
     const output = await ssm.send(
       new GetCommandInvocationCommand({
         CommandId: commandId,
         InstanceId: instanceId,
-        PluginName: PLUGIN_OF[kind],
+        PluginName: pluginName,
       }),
     );
     return {

@@ -18,6 +18,10 @@
 //                             (path-style, which the SDK uses for an IP endpoint, and virtual-host style).
 //   Lambda (REST-JSON)        Invoke (RequestResponse, Event, DryRun) → function-host.ts.
 //   Secrets Manager (JSON 1.1) GetSecretValue.
+//   IAM (Query/XML)           GetInstanceProfile, ListAttachedRolePolicies (services/iam.ts; the agent also
+//                             asks it whether an instance's profile may read the bundle).
+//   CloudFormation (Query/XML) DescribeStacks — the stack's Outputs, resolved (services/cloudformation.ts).
+//   SQS (JSON 1.0)            GetQueueAttributes — dead-letter queue depth (services/sqs.ts).
 // DynamoDB is not emulated here: local mode uses DynamoDB Local (dynamodb-local.ts).
 // Not AWS, not counted: POST <endpoint>/_local/webhooks/<anything> records the request and answers
 // 200 {"ok":true} — a stand-in for Slack/Telegram webhooks so local mode never calls the internet.
@@ -89,6 +93,7 @@ const JSON_TARGETS: readonly [string, ServiceName][] = [
   ['AmazonSSM.', 'SSM'],
   ['AWSStepFunctions.', 'SFN'],
   ['secretsmanager.', 'SecretsManager'],
+  ['AmazonSQS.', 'SQS'],
 ];
 
 const LAMBDA_INVOKE = /^\/2015-03-31\/functions\/([^/]+)\/invocations$/;
@@ -113,6 +118,8 @@ export function routeRequest(request: AwsRequest): Route | undefined {
     const version = params.get('Version');
     if (version === '2016-11-15') return { service: 'EC2', operation: action };
     if (version === '2010-03-31') return { service: 'SNS', operation: action };
+    if (version === '2010-05-08') return { service: 'IAM', operation: action };
+    if (version === '2010-05-15') return { service: 'CloudFormation', operation: action };
     return undefined;
   }
   if (LAMBDA_INVOKE.test(request.path)) return { service: 'Lambda', operation: 'Invoke' };
@@ -289,6 +296,9 @@ export async function startAwsServer(options: AwsServerOptions): Promise<AwsServ
       AWS_ENDPOINT_URL_S3: endpoint,
       AWS_ENDPOINT_URL_LAMBDA: endpoint,
       AWS_ENDPOINT_URL_SECRETS_MANAGER: endpoint,
+      AWS_ENDPOINT_URL_IAM: endpoint,
+      AWS_ENDPOINT_URL_CLOUDFORMATION: endpoint,
+      AWS_ENDPOINT_URL_SQS: endpoint,
       ...(dynamoDbEndpoint ? { AWS_ENDPOINT_URL_DYNAMODB: dynamoDbEndpoint } : {}),
     }),
     stop: () =>

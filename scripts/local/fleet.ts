@@ -35,6 +35,11 @@ export interface SimInstance {
   state: InstanceState;
   /** SSM agent reports Online this long after the instance (re)enters `running`; null = never. */
   readonly agentOnlineAfterMs: number | null;
+  /**
+   * Name of the IAM instance profile (EC2 only; the local IAM says what its role may do). Undefined: none,
+   * and then, as in AWS, the agent cannot register with SSM.
+   */
+  readonly instanceProfile?: string;
   readonly launchedAt: number;
   /** When the instance last entered `running`. */
   runningSince?: number;
@@ -56,7 +61,12 @@ export interface InstanceSpec {
   readonly platform?: Platform;
   readonly privateIp?: string;
   readonly agentOnlineAfterMs?: number | null;
+  /** IAM instance profile name; null = none. Default LOCAL_INSTANCE_PROFILE (EC2 instances only). */
+  readonly instanceProfile?: string | null;
 }
+
+/** The profile a local EC2 instance gets unless its spec says otherwise: SSM core + the stack's InstancePolicy. */
+export const LOCAL_INSTANCE_PROFILE = 'AutoProvisionerInstance';
 
 export interface ManagedNode {
   readonly instanceId: string;
@@ -133,9 +143,18 @@ export class Fleet {
     const tags: Record<string, string> = { ...spec.tags };
     if (spec.name !== undefined) tags.Name = spec.name;
     const now = this.now();
+    const kind = instanceId.startsWith('mi-') ? 'hybrid' : 'ec2';
+    const profile =
+      kind === 'hybrid'
+        ? undefined
+        : spec.instanceProfile !== undefined
+          ? spec.instanceProfile
+          : d.instanceProfile !== undefined
+            ? d.instanceProfile
+            : LOCAL_INSTANCE_PROFILE;
     const instance: SimInstance = {
       instanceId,
-      kind: instanceId.startsWith('mi-') ? 'hybrid' : 'ec2',
+      kind,
       tags,
       instanceType: spec.instanceType ?? d.instanceType ?? 't3.micro',
       az: spec.az ?? d.az ?? `${this.region}a`,
@@ -145,8 +164,14 @@ export class Fleet {
       platform: spec.platform ?? d.platform ?? 'linux',
       privateIp: spec.privateIp ?? this.allocateIp(),
       state: 'pending',
+      // Without an instance profile an EC2 instance's agent has no credentials: it never registers.
       agentOnlineAfterMs:
-        spec.agentOnlineAfterMs !== undefined ? spec.agentOnlineAfterMs : (d.agentOnlineAfterMs ?? 0),
+        kind === 'ec2' && profile === null
+          ? null
+          : spec.agentOnlineAfterMs !== undefined
+            ? spec.agentOnlineAfterMs
+            : (d.agentOnlineAfterMs ?? 0),
+      ...(profile ? { instanceProfile: profile } : {}),
       launchedAt: now,
       tagVersion: 0,
       agentRegistered: false,
@@ -348,6 +373,8 @@ const instanceFields = {
   imageId: z.string().optional(),
   platform: z.enum(['linux', 'windows']).optional(),
   agentOnlineAfterMs: z.number().nonnegative().nullable().optional(),
+  /** IAM instance profile: one the local stack defines (see scripts/local/stack.ts), or null for none. */
+  instanceProfile: z.string().min(1).nullable().optional(),
 };
 
 const instanceEntry = z.strictObject({

@@ -5,7 +5,17 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 
-export type ServiceName = 'EC2' | 'SSM' | 'SFN' | 'SNS' | 'S3' | 'Lambda' | 'SecretsManager';
+export type ServiceName =
+  | 'EC2'
+  | 'SSM'
+  | 'SFN'
+  | 'SNS'
+  | 'S3'
+  | 'Lambda'
+  | 'SecretsManager'
+  | 'IAM'
+  | 'CloudFormation'
+  | 'SQS';
 export type Protocol = 'ec2' | 'query' | 'json' | 'restXml' | 'restJson';
 
 export const PROTOCOL_OF: Readonly<Record<ServiceName, Protocol>> = {
@@ -14,6 +24,9 @@ export const PROTOCOL_OF: Readonly<Record<ServiceName, Protocol>> = {
   SSM: 'json',
   SFN: 'json',
   SecretsManager: 'json',
+  IAM: 'query',
+  CloudFormation: 'query',
+  SQS: 'json',
   S3: 'restXml',
   Lambda: 'restJson',
 };
@@ -210,7 +223,11 @@ export function throttlingError(service: ServiceName): ServiceError {
     case 'EC2':
       return new ServiceError('RequestLimitExceeded', 'Request limit exceeded.', 503);
     case 'SNS':
+    case 'IAM':
+    case 'CloudFormation':
       return new ServiceError('Throttling', 'Rate exceeded', 400);
+    case 'SQS':
+      return new ServiceError('RequestThrottled', 'Request is throttled.', 400);
     case 'S3':
       return new ServiceError('SlowDown', 'Please reduce your request rate.', 503);
     case 'Lambda':

@@ -91,6 +91,11 @@ export interface SsmAgentOptions {
   readonly deliveryDelayMs?: number;
   /** Called when an invocation reaches a terminal status (for logs). */
   readonly onFinished?: (invocation: InvocationRecord) => void;
+  /**
+   * Whether the instance's credentials may read an S3 object: undefined = allowed, else the reason it is
+   * denied (the stack asks the local IAM about the instance profile). Default: everything is readable.
+   */
+  readonly readDenied?: (instanceId: string, bucket: string, key: string) => string | undefined;
 }
 
 interface Job {
@@ -183,6 +188,7 @@ export class LocalSsmAgent implements CommandRunner {
       sandboxDir,
       signal: job.abort.signal,
       getObject: (bucket, key) => this.options.s3.get(bucket, key)?.body,
+      readDenied: (bucket, key) => this.options.readDenied?.(invocation.instanceId, bucket, key),
       runShell: (step, script, opts) =>
         this.runShell(job, step, script, { workDir, sandboxDir, homeDir, ...opts }),
     };
@@ -455,6 +461,14 @@ async function downloadContent(context: DocumentRunContext, now: () => number): 
   const location = typeof path === 'string' ? parseS3Url(path) : undefined;
   if (!location)
     return fail(`SourceInfo must be {"path": "<S3 URL>"}; got ${context.parameters.SourceInfo ?? ''}`);
+  // S3 checks the caller's permissions before it looks for the key (403, not 404, without s3:GetObject).
+  const denied = context.readDenied(location.bucket, location.key);
+  if (denied !== undefined) {
+    return fail(
+      `Failed to download ${String(path)}: AccessDenied: Access Denied (status code: 403). ${denied}. ` +
+        "Attach the stack's InstancePolicyArn to the instance profile's role.",
+    );
+  }
   const body = context.getObject(location.bucket, location.key);
   if (!body) {
     return fail(

@@ -43,6 +43,8 @@ export interface DocumentRunContext {
   ): Promise<StepOutcome>;
   /** Reads an object from the local S3 store (the instance profile's access). */
   getObject(bucket: string, key: string): Uint8Array | undefined;
+  /** Why this instance's credentials may not read the object (S3's AccessDenied), or undefined when it may. */
+  readDenied(bucket: string, key: string): string | undefined;
 }
 
 export type DocumentImplementation = (context: DocumentRunContext) => Promise<readonly StepOutcome[]>;

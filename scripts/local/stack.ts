@@ -25,19 +25,24 @@ import {
   expandInstances,
   Fleet,
   type FleetFile,
+  FleetFileError,
   type FleetOptions,
+  LOCAL_INSTANCE_PROFILE,
   loadFleetFile,
   playFleetFile,
   type ScenarioRun,
 } from './fleet.js';
 import { FunctionHost, type FunctionStats } from './function-host.js';
 import type { ServiceName } from './protocol.js';
+import { CloudFormationEmulator } from './services/cloudformation.js';
 import { Ec2Emulator } from './services/ec2.js';
+import { IamEmulator, SSM_CORE_POLICY_ARN } from './services/iam.js';
 import { LambdaEmulator } from './services/lambda.js';
 import { S3Emulator, S3Store } from './services/s3.js';
 import { SecretsManagerEmulator } from './services/secrets-manager.js';
 import { type ExecutionStatus, SfnEmulator } from './services/sfn.js';
 import { type PublishedMessage, SnsEmulator } from './services/sns.js';
+import { SqsEmulator } from './services/sqs.js';
 import { type InvocationStatus, SsmEmulator, TERMINAL_STATUSES } from './services/ssm.js';
 import {
   type GenericTaskDeps,
@@ -228,6 +233,11 @@ export interface LocalStack {
   functionStats(): Record<string, FunctionStats>;
   /** The instance's simulated filesystem root (what `autoprov_root` points the playbooks at). */
   sandboxDir(instanceId: string): string;
+  /**
+   * The environment that points the autoprov CLI (or the AWS CLI) at this stack: local endpoints, dummy
+   * credentials and AUTOPROV_STACK, so the CLI reads the stack's outputs as it does once deployed.
+   */
+  cliEnv(): Record<string, string>;
   /** Live changes of instance records; returns an unsubscribe function. */
   onChange(listener: (change: InstanceChange) => void): () => void;
   /** Resolves when nothing runs: no execution, no event, command, async invoke or sweep in flight, scenario done. */
@@ -248,6 +258,41 @@ function throttleConfig(value: number | ThrottleConfig | undefined): ThrottleCon
   if (value === undefined) return {};
   if (typeof value === 'number') return { SSM: value, SFN: value };
   return value;
+}
+
+/** A profile with only AmazonSSMManagedInstanceCore: the instance registers but cannot read the bundle. */
+export const SSM_ONLY_INSTANCE_PROFILE = 'SsmCoreOnly';
+
+/**
+ * The local IAM: the stack's managed policies, and two instance profiles for the simulated fleet —
+ * LOCAL_INSTANCE_PROFILE (SSM core + the stack's InstancePolicyArn output, as the README's deploy steps
+ * say) and SSM_ONLY_INSTANCE_PROFILE (the usual mistake).
+ */
+function localIam(spec: LocalStackSpec): IamEmulator {
+  const iam = new IamEmulator(spec.account);
+  for (const policy of spec.managedPolicies) iam.addManagedPolicy(policy.arn, policy.document);
+  const instancePolicy = spec.outputs.find((o) => o.key === 'InstancePolicyArn')?.value;
+  iam.addInstanceProfile(LOCAL_INSTANCE_PROFILE, [
+    SSM_CORE_POLICY_ARN,
+    ...(instancePolicy !== undefined ? [instancePolicy] : []),
+  ]);
+  iam.addInstanceProfile(SSM_ONLY_INSTANCE_PROFILE, [SSM_CORE_POLICY_ARN]);
+  return iam;
+}
+
+/** Every instance profile a fleet file names must exist in the local IAM. */
+function assertInstanceProfiles(file: FleetFile, iam: IamEmulator): void {
+  const named = [file.defaults?.instanceProfile, ...file.instances.map((i) => i.instanceProfile)];
+  for (const name of named) {
+    if (typeof name === 'string' && !iam.hasInstanceProfile(name)) {
+      throw new FleetFileError(
+        `instanceProfile "${name}" does not exist in local mode; use one of ${iam
+          .instanceProfileNames()
+          .map((n) => `"${n}"`)
+          .join(', ')}, or null for none`,
+      );
+    }
+  }
 }
 
 function runStamp(): string {
@@ -337,6 +382,18 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     for (const topic of spec.topics) sns.createTopic(topic);
     const secrets = new SecretsManagerEmulator({ account: spec.account, region: spec.region });
     const sfn = new SfnEmulator({ account: spec.account, region: spec.region });
+    const iam = localIam(spec);
+    assertInstanceProfiles(fleetFile, iam);
+    const cloudFormation = new CloudFormationEmulator({
+      name: spec.stackName,
+      region: spec.region,
+      account: spec.account,
+      outputs: spec.outputs,
+    });
+    // The dead-letter queue's depth is local mode's dead letters (failed async invocations).
+    let deadLetterCount = () => 0;
+    const sqs = new SqsEmulator();
+    for (const url of spec.queues) sqs.addQueue(url, () => deadLetterCount());
 
     const documents = localDocuments(
       spec,
@@ -353,6 +410,14 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       concurrency: options.agentConcurrency ?? 2,
       account: spec.account,
       region: spec.region,
+      // An EC2 instance reads the bundle with its instance profile's role; hybrid nodes with their
+      // activation's role, which local mode does not model (allowed).
+      readDenied: (instanceId, bucket, key) => {
+        const instance = fleet.get(instanceId);
+        if (!instance || instance.kind === 'hybrid') return undefined;
+        if (!instance.instanceProfile) return 'the instance has no instance profile';
+        return iam.denial(instance.instanceProfile, 's3:GetObject', `arn:aws:s3:::${bucket}/${key}`);
+      },
     });
     const ssm = new SsmEmulator({ nodes: fleet, documents, runner: agent, region: spec.region });
 
@@ -375,7 +440,18 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
 
     progress('Starting the local AWS endpoint…');
     const server: AwsServer = await startAwsServer({
-      emulators: [new Ec2Emulator(fleet), ssm, sfn, sns, new S3Emulator(s3), lambda, secrets],
+      emulators: [
+        new Ec2Emulator(fleet),
+        ssm,
+        sfn,
+        sns,
+        new S3Emulator(s3),
+        lambda,
+        secrets,
+        iam,
+        cloudFormation,
+        sqs,
+      ],
       throttle: throttleConfig(options.throttle),
       seed: seed + 4,
     });
@@ -423,6 +499,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     // ---- async invocation (EventBridge targets, the schedule): Lambda's retries, then a dead letter -----
     const asyncRuns = new AsyncInvoker(functions, timeScale, progress);
     asyncInvoker = asyncRuns;
+    deadLetterCount = () => asyncRuns.deadLetters.length + lambda.asyncFailures.length;
     cleanups.push(() => asyncRuns.stop());
     const invokeAsync = asyncRuns.invoke.bind(asyncRuns);
     for (const rule of spec.rules) {
@@ -587,6 +664,14 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       ],
       functionStats: () => functions.stats(),
       sandboxDir: (instanceId) => join(sandboxRoot, instanceId),
+      cliEnv: () => ({
+        AWS_REGION: spec.region,
+        AWS_ACCESS_KEY_ID: 'local',
+        AWS_SECRET_ACCESS_KEY: 'local',
+        AWS_ENDPOINT_URL: server.endpoint,
+        AWS_ENDPOINT_URL_DYNAMODB: ddb.endpoint,
+        AUTOPROV_STACK: spec.stackName,
+      }),
       onChange: (listener) => changes.subscribe(listener),
       waitForIdle: async ({ timeoutMs = 120_000, includeScenario = true } = {}) => {
         const deadline = Date.now() + timeoutMs;

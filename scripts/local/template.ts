@@ -4,11 +4,13 @@
 // Every CloudFormation intrinsic — in the ASL, the environment variables and the event patterns alike — is
 // resolved with ONE placeholder scheme (infra/asl.ts resolveIntrinsics), so a function's STATE_MACHINE_ARN,
 // the ARN the Step Functions emulator registers and the Lambda ARNs inside the ASL all agree by construction.
+
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import type { CreateTableCommandInput } from '@aws-sdk/client-dynamodb';
 import { zipSync } from 'fflate';
 import { extractAsl, forLocalRunner, type ResolveOptions, resolveIntrinsics } from '../../infra/asl.js';
+import type { PolicyDocument } from './services/iam.js';
 import { functionNameOf } from './services/lambda.js';
 
 export class TemplateReadError extends Error {
@@ -24,6 +26,7 @@ interface Resource {
 export interface CfnTemplate {
   readonly Resources: Record<string, Resource>;
   readonly Parameters?: Record<string, { readonly Default?: Json }>;
+  readonly Outputs?: Record<string, { readonly Value: Json; readonly Description?: string }>;
 }
 
 /** One Node.js function of the stack, ready for the function host. */
@@ -100,6 +103,16 @@ export interface LocalStackSpec {
   readonly topics: readonly string[];
   readonly buckets: readonly string[];
   readonly bundles: readonly LocalBundleSpec[];
+  /** The stack's Outputs, resolved (what DescribeStacks returns once deployed). */
+  readonly outputs: readonly {
+    readonly key: string;
+    readonly value: string;
+    readonly description?: string;
+  }[];
+  /** Customer managed policies (ARN as `Ref` resolves it) with their documents, resolved. */
+  readonly managedPolicies: readonly { readonly arn: string; readonly document: PolicyDocument }[];
+  /** SQS queue URLs (what `Ref` of a queue resolves to). */
+  readonly queues: readonly string[];
 }
 
 interface AssemblyManifest {
@@ -352,6 +365,16 @@ export function readLocalStack(assemblyDir: string, options: ResolveOptions = {}
     topics: byType('AWS::SNS::Topic').map(([id]) => ref(id)),
     buckets: byType('AWS::S3::Bucket').map(([id]) => ref(id)),
     bundles,
+    outputs: Object.entries(template.Outputs ?? {}).map(([key, output]) => ({
+      key,
+      value: String(resolve(output.Value)),
+      ...(output.Description ? { description: output.Description } : {}),
+    })),
+    managedPolicies: byType('AWS::IAM::ManagedPolicy').map(([id, r]) => ({
+      arn: ref(id),
+      document: resolve(r.Properties?.PolicyDocument) as PolicyDocument,
+    })),
+    queues: byType('AWS::SQS::Queue').map(([id]) => ref(id)),
   };
 }
 

@@ -408,8 +408,10 @@ describe('checkCommand (callback wait timed out)', () => {
     const store = new FakeStateStore();
     seed(store);
     ssmMock
-      .on(GetCommandInvocationCommand)
-      .resolves({ Status: 'Failed', ResponseCode: 4, StandardOutputContent: 'boom' });
+      .on(GetCommandInvocationCommand, { PluginName: 'runShellScript' })
+      .resolves({ Status: 'Failed', ResponseCode: 4, StandardOutputContent: 'boom' })
+      .on(GetCommandInvocationCommand, { PluginName: 'downloadContent' })
+      .resolves({ Status: 'Success', ResponseCode: 0 });
 
     const error = await checkCommand(input, deps(store)).catch((e: unknown) => e as Error);
 
@@ -420,6 +422,43 @@ describe('checkCommand (callback wait timed out)', () => {
       outputTail: 'boom',
     });
     expect(store.peek(INSTANCE)?.playbooks?.[1]).toMatchObject({ status: 'Failed', exitCode: 4 });
+    // The download step is read only because the run failed; it succeeded, so nothing is added.
+    expect(ssmMock).toHaveReceivedCommandTimes(GetCommandInvocationCommand, 2);
+  });
+
+  it('puts a failed bundle download in the output tail: the shell step alone names the wrong cause', async () => {
+    const store = new FakeStateStore();
+    seed(store);
+    const denied =
+      'Failed to download s3://bucket/bundle/x.zip: AccessDenied: Access Denied (status code: 403)';
+    ssmMock
+      .on(GetCommandInvocationCommand, { PluginName: 'runShellScript' })
+      .resolves({
+        Status: 'Failed',
+        ResponseCode: 2,
+        StandardErrorContent: "The specified Playbook file doesn't exist in the downloaded bundle.",
+      })
+      .on(GetCommandInvocationCommand, { PluginName: 'downloadContent' })
+      .resolves({ Status: 'Failed', ResponseCode: 1, StandardErrorContent: denied });
+
+    const error = await checkCommand(input, deps(store)).catch((e: unknown) => e as Error);
+
+    const tail = store.peek(INSTANCE)?.playbooks?.[1]?.outputTail ?? '';
+    expect(error).toMatchObject({ name: 'PlaybookFailed' });
+    expect(tail).toContain("doesn't exist in the downloaded bundle");
+    expect(tail).toContain('--- downloadContent failed: the bundle was not downloaded ---');
+    expect(tail.endsWith(denied)).toBe(true);
+  });
+
+  it('reads only the shell step when the run succeeded', async () => {
+    const store = new FakeStateStore();
+    seed(store);
+    ssmMock.on(GetCommandInvocationCommand).resolves({ Status: 'Success', ResponseCode: 0 });
+
+    await checkCommand(input, deps(store));
+
+    expect(ssmMock).toHaveReceivedCommandTimes(GetCommandInvocationCommand, 1);
+    expect(ssmMock).toHaveReceivedCommandWith(GetCommandInvocationCommand, { PluginName: 'runShellScript' });
   });
 
   it('cancels a command still running, records TimedOut and throws PlaybookFailed', async () => {

@@ -140,6 +140,10 @@ export class Ec2Emulator implements ServiceEmulator {
       xmlElement('vpcId', i.vpcId) +
       xmlElement('privateIpAddress', i.privateIp) +
       xmlElement('architecture', 'x86_64') +
+      (i.instanceProfile
+        ? `<iamInstanceProfile>${xmlElement('arn', `arn:aws:iam::${this.fleet.account}:instance-profile/${i.instanceProfile}`)}` +
+          `${xmlElement('id', `AIPA${i.instanceId.slice(2, 19).toUpperCase()}`)}</iamInstanceProfile>`
+        : '') +
       xmlElement('rootDeviceType', 'ebs') +
       xmlElement('rootDeviceName', '/dev/xvda') +
       xmlElement('virtualizationType', 'hvm') +

@@ -1,0 +1,201 @@
+// IAM emulator (Query protocol, XML): the instance profiles of the simulated fleet, their roles and the
+// managed policies attached to them — what `autoprov doctor` reads (GetInstanceProfile,
+// ListAttachedRolePolicies). It also answers the local SSM agent's question "may this instance's profile
+// read that S3 object?" by evaluating the attached policies' documents (identity policies only: Allow
+// statements with `Action`/`Resource` wildcards, an explicit Deny wins), so the stack's own
+// InstancePolicy document is what lets a local instance download the playbook bundle.
+import {
+  type AwsRequest,
+  type AwsResponse,
+  parseQueryBody,
+  type ServiceEmulator,
+  ServiceError,
+  wildcardMatch,
+  xmlElement,
+  xmlResponse,
+} from '../protocol.js';
+
+export interface PolicyStatement {
+  readonly Effect: 'Allow' | 'Deny';
+  readonly Action: string | readonly string[];
+  readonly Resource: string | readonly string[];
+  readonly Sid?: string;
+}
+
+export interface PolicyDocument {
+  readonly Statement: readonly PolicyStatement[];
+}
+
+interface Role {
+  readonly name: string;
+  readonly policyArns: readonly string[];
+}
+
+const NS = 'https://iam.amazonaws.com/doc/2010-05-08/';
+
+/** The AWS managed policy every SSM-managed instance needs. Its S3 access is none: the bundle needs ours. */
+export const SSM_CORE_POLICY_ARN = 'arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore';
+const SSM_CORE_DOCUMENT: PolicyDocument = {
+  Statement: [
+    {
+      Effect: 'Allow',
+      Action: [
+        'ssm:DescribeAssociation',
+        'ssm:GetDeployablePatchSnapshotForInstance',
+        'ssm:GetDocument',
+        'ssm:DescribeDocument',
+        'ssm:GetManifest',
+        'ssm:GetParameter',
+        'ssm:GetParameters',
+        'ssm:ListAssociations',
+        'ssm:ListInstanceAssociations',
+        'ssm:PutInventory',
+        'ssm:PutComplianceItems',
+        'ssm:PutConfigurePackageResult',
+        'ssm:UpdateAssociationStatus',
+        'ssm:UpdateInstanceAssociationStatus',
+        'ssm:UpdateInstanceInformation',
+      ],
+      Resource: '*',
+    },
+    {
+      Effect: 'Allow',
+      Action: [
+        'ssmmessages:CreateControlChannel',
+        'ssmmessages:CreateDataChannel',
+        'ssmmessages:OpenControlChannel',
+        'ssmmessages:OpenDataChannel',
+      ],
+      Resource: '*',
+    },
+    {
+      Effect: 'Allow',
+      Action: [
+        'ec2messages:AcknowledgeMessage',
+        'ec2messages:DeleteMessage',
+        'ec2messages:FailMessage',
+        'ec2messages:GetEndpoint',
+        'ec2messages:GetMessages',
+        'ec2messages:SendReply',
+      ],
+      Resource: '*',
+    },
+  ],
+};
+
+const list = (value: string | readonly string[]): readonly string[] =>
+  typeof value === 'string' ? [value] : value;
+
+/** Does `statement` cover `action` on `resource`? (IAM matching: case-insensitive actions, `*`/`?` globs.) */
+function covers(statement: PolicyStatement, action: string, resource: string): boolean {
+  return (
+    list(statement.Action).some((a) => wildcardMatch(a.toLowerCase(), action.toLowerCase())) &&
+    list(statement.Resource).some((r) => wildcardMatch(r, resource))
+  );
+}
+
+export class IamEmulator implements ServiceEmulator {
+  readonly service = 'IAM' as const;
+  private readonly policies = new Map<string, PolicyDocument>([[SSM_CORE_POLICY_ARN, SSM_CORE_DOCUMENT]]);
+  private readonly roles = new Map<string, Role>();
+  /** Instance profile name → role name. */
+  private readonly profiles = new Map<string, string>();
+
+  constructor(private readonly account = '123456789012') {}
+
+  addManagedPolicy(arn: string, document: PolicyDocument): void {
+    this.policies.set(arn, document);
+  }
+
+  /** An instance profile with a role of the same name carrying `policyArns`; returns the profile's ARN. */
+  addInstanceProfile(name: string, policyArns: readonly string[]): string {
+    const unknown = policyArns.filter((arn) => !this.policies.has(arn));
+    if (unknown.length > 0) throw new Error(`Local IAM: unknown managed policy ${unknown.join(', ')}`);
+    this.roles.set(name, { name, policyArns: [...policyArns] });
+    this.profiles.set(name, name);
+    return this.profileArn(name);
+  }
+
+  hasInstanceProfile(name: string): boolean {
+    return this.profiles.has(name);
+  }
+
+  instanceProfileNames(): string[] {
+    return [...this.profiles.keys()];
+  }
+
+  profileArn(name: string): string {
+    return `arn:aws:iam::${this.account}:instance-profile/${name}`;
+  }
+
+  /** Undefined when the profile's role may do `action` on `resource`, else why not (as AWS would say). */
+  denial(profileName: string, action: string, resource: string): string | undefined {
+    const roleName = this.profiles.get(profileName);
+    const role = roleName === undefined ? undefined : this.roles.get(roleName);
+    if (!role) return `no instance profile ${profileName}`;
+    const statements = role.policyArns.flatMap((arn) => this.policies.get(arn)?.Statement ?? []);
+    const assumed = `arn:aws:sts::${this.account}:assumed-role/${role.name}/i-local`;
+    if (statements.some((s) => s.Effect === 'Deny' && covers(s, action, resource))) {
+      return `User: ${assumed} is not authorized to perform: ${action} on resource: "${resource}" with an explicit deny in an identity-based policy`;
+    }
+    if (statements.some((s) => s.Effect === 'Allow' && covers(s, action, resource))) return undefined;
+    return `User: ${assumed} is not authorized to perform: ${action} on resource: "${resource}" because no identity-based policy allows the ${action} action`;
+  }
+
+  handle(operation: string, request: AwsRequest): AwsResponse {
+    const params = parseQueryBody(request);
+    switch (operation) {
+      case 'GetInstanceProfile':
+        return this.getInstanceProfile(params.get('InstanceProfileName') ?? '', request.requestId);
+      case 'ListAttachedRolePolicies':
+        return this.listAttachedRolePolicies(params.get('RoleName') ?? '', request.requestId);
+      default:
+        throw new ServiceError('InvalidAction', `The local IAM does not implement ${operation}`);
+    }
+  }
+
+  private getInstanceProfile(name: string, requestId: string): AwsResponse {
+    const roleName = this.profiles.get(name);
+    if (roleName === undefined) {
+      throw new ServiceError('NoSuchEntity', `Instance Profile ${name} cannot be found.`, 404);
+    }
+    const created = '2026-01-01T00:00:00Z';
+    const role =
+      `<member>${xmlElement('Path', '/')}${xmlElement('RoleName', roleName)}${xmlElement(
+        'RoleId',
+        `AROA${roleName
+          .toUpperCase()
+          .replace(/[^A-Z0-9]/g, '')
+          .slice(0, 17)}`,
+      )}` +
+      `${xmlElement('Arn', `arn:aws:iam::${this.account}:role/${roleName}`)}${xmlElement('CreateDate', created)}</member>`;
+    return xmlResponse(
+      `<GetInstanceProfileResponse xmlns="${NS}"><GetInstanceProfileResult><InstanceProfile>` +
+        `${xmlElement('Path', '/')}${xmlElement('InstanceProfileName', name)}${xmlElement(
+          'InstanceProfileId',
+          `AIPA${name
+            .toUpperCase()
+            .replace(/[^A-Z0-9]/g, '')
+            .slice(0, 17)}`,
+        )}` +
+        `${xmlElement('Arn', this.profileArn(name))}${xmlElement('CreateDate', created)}<Roles>${role}</Roles>` +
+        `</InstanceProfile></GetInstanceProfileResult><ResponseMetadata>${xmlElement('RequestId', requestId)}</ResponseMetadata></GetInstanceProfileResponse>`,
+    );
+  }
+
+  private listAttachedRolePolicies(roleName: string, requestId: string): AwsResponse {
+    const role = this.roles.get(roleName);
+    if (!role) throw new ServiceError('NoSuchEntity', `The role with name ${roleName} cannot be found.`, 404);
+    const members = role.policyArns
+      .map(
+        (arn) =>
+          `<member>${xmlElement('PolicyName', arn.slice(arn.lastIndexOf('/') + 1))}${xmlElement('PolicyArn', arn)}</member>`,
+      )
+      .join('');
+    return xmlResponse(
+      `<ListAttachedRolePoliciesResponse xmlns="${NS}"><ListAttachedRolePoliciesResult>` +
+        `<AttachedPolicies>${members}</AttachedPolicies>${xmlElement('IsTruncated', false)}` +
+        `</ListAttachedRolePoliciesResult><ResponseMetadata>${xmlElement('RequestId', requestId)}</ResponseMetadata></ListAttachedRolePoliciesResponse>`,
+    );
+  }
+}

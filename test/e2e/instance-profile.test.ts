@@ -1,0 +1,152 @@
+// End to end: the instance profile decides whether an instance can read the playbook bundle, as in AWS.
+// The local IAM evaluates the stack's own InstancePolicy document (from the synthesized template), so this
+// also proves that the policy users are told to attach really grants the bundle location. `autoprov`
+// then finds the stack by name (DescribeStacks outputs) and `doctor` explains each instance with its fix.
+// Simulated Ansible (the download step is the same as with real runs).
+import { rmSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { InstanceRecord } from '../../functions/shared/state-store-api.js';
+import { LOCAL_INSTANCE_PROFILE } from '../../scripts/local/fleet.js';
+import { type LocalStack, SSM_ONLY_INSTANCE_PROFILE, startLocalStack } from '../../scripts/local/stack.js';
+import { runSubprocess } from '../cli/harness.js';
+import { assertTools, ec2Id, invocationsOf, OPT_IN, records, stateDir } from './support.js';
+
+const GOOD = ec2Id(9, 1);
+const SSM_ONLY = ec2Id(9, 2);
+const NO_PROFILE = ec2Id(9, 3);
+const WEB = { ...OPT_IN, 'autoprov:groups': 'webservers', Environment: 'production' };
+
+describe('scenario 9: instance profiles, the bundle policy and autoprov doctor', () => {
+  let stack: LocalStack;
+  let final: Map<string, InstanceRecord>;
+  let env: Record<string, string>;
+  let policyArn: string;
+
+  beforeAll(async () => {
+    assertTools({ ansible: false });
+    stack = await startLocalStack({
+      stateDir: stateDir('profiles'),
+      simulatedAnsible: true,
+      sweepSchedule: false,
+      seed: 9,
+      fleet: {
+        instances: [
+          { instanceId: GOOD, name: 'good', instanceType: 't3.small', tags: WEB },
+          {
+            instanceId: SSM_ONLY,
+            name: 'ssm-only',
+            instanceType: 't3.small',
+            tags: WEB,
+            instanceProfile: SSM_ONLY_INSTANCE_PROFILE,
+          },
+          { instanceId: NO_PROFILE, name: 'no-profile', tags: WEB, instanceProfile: null },
+        ],
+      },
+    });
+    await stack.waitForIdle({ timeoutMs: 240_000 });
+    final = await records(stack);
+    policyArn = stack.spec.outputs.find((o) => o.key === 'InstancePolicyArn')?.value ?? '';
+    env = stack.cliEnv();
+  }, 400_000);
+
+  afterAll(async () => {
+    await stack?.stop({ removeStateDir: true });
+  });
+
+  it('provisions the instance whose profile carries the InstancePolicy; the others fail with the AWS reason', () => {
+    // Assess
+    expect(policyArn).toMatch(/^arn:aws:iam::123456789012:policy\//);
+    expect(final.get(GOOD)?.status).toBe('SUCCESS');
+
+    const ssmOnly = final.get(SSM_ONLY);
+    expect(ssmOnly?.status).toBe('FAILED');
+    const baseline = ssmOnly?.playbooks?.[0];
+    expect(baseline?.file).toBe('baseline.yml');
+    expect(baseline?.status).toBe('Failed');
+    // The shipped rules' default: 3 runs of a failing playbook; every download was refused.
+    expect(baseline?.attempts).toBe(3);
+    expect(baseline?.outputTail).toContain('AccessDenied');
+    expect(baseline?.outputTail).toContain('s3:GetObject');
+    const downloads = invocationsOf(stack, SSM_ONLY).filter((i) =>
+      i.plugins.some((p) => p.name === 'downloadContent'),
+    );
+    expect(downloads.length).toBe(3);
+
+    // No profile: the agent has no credentials, never registers, and the wait for it gives up.
+    const noProfile = final.get(NO_PROFILE);
+    expect(noProfile?.status).toBe('FAILED');
+    expect(noProfile?.reason).toMatch(/agent/i);
+    expect(invocationsOf(stack, NO_PROFILE)).toEqual([]);
+  });
+
+  it('doctor finds the stack by name and passes every check for the provisioned instance', async () => {
+    // Act
+    const run = await runSubprocess(['doctor', GOOD], env);
+
+    // Assess
+    expect(run.code, run.stdout + run.stderr).toBe(0);
+    expect(run.stdout).toContain(`✔ Bundle read policy: role ${LOCAL_INSTANCE_PROFILE} has ${policyArn}`);
+    expect(run.stdout).toContain('✔ SSM agent: Online');
+    expect(run.stdout).toContain(`✔ Last execution: ${GOOD}-g1 SUCCEEDED`);
+    expect(run.stdout).toMatch(/✔ Dead-letter queue \S*FailedEvents\S*: empty/);
+    expect(run.stdout).not.toContain('✖');
+  });
+
+  it('doctor names the missing policy on the role and prints the command that attaches it', async () => {
+    // Act
+    const run = await runSubprocess(['doctor', SSM_ONLY], env);
+
+    // Assess
+    expect(run.code, run.stdout + run.stderr).toBe(1);
+    expect(run.stdout).toContain(
+      `✖ Bundle read policy: role ${SSM_ONLY_INSTANCE_PROFILE} lacks ${policyArn}`,
+    );
+    expect(run.stdout).toContain(
+      `fix: aws iam attach-role-policy --role-name ${SSM_ONLY_INSTANCE_PROFILE} --policy-arn ${policyArn}`,
+    );
+    expect(run.stdout).toContain(`Last execution: ${SSM_ONLY}-g1`);
+  });
+
+  it('doctor says an instance without a profile can neither register nor download', async () => {
+    // Act
+    const run = await runSubprocess(['doctor', NO_PROFILE, '--json'], env);
+
+    // Assess
+    expect(run.code, run.stdout + run.stderr).toBe(1);
+    const report = JSON.parse(run.stdout) as { checks: { title: string; status: string; detail: string }[] };
+    const byTitle = new Map(report.checks.map((c) => [c.title, c]));
+    expect(byTitle.get('Bundle read policy')).toMatchObject({
+      status: 'fail',
+      detail: expect.stringContaining('no instance profile attached'),
+    });
+    expect(byTitle.get('SSM agent')?.status).toBe('fail');
+  });
+
+  it('status reads the table from the stack outputs', async () => {
+    // Act
+    const run = await runSubprocess(['status', '--json'], env);
+
+    // Assess
+    expect(run.code, run.stderr).toBe(0);
+    const status = JSON.parse(run.stdout) as { counts: Record<string, number> };
+    expect(status.counts).toMatchObject({ SUCCESS: 1, FAILED: 2 });
+  });
+
+  it('refuses a fleet file that names an instance profile local mode does not have', async () => {
+    // Arrange
+    const dir = stateDir('profiles-bad');
+
+    // Act / Assess
+    await expect(
+      startLocalStack({
+        stateDir: dir,
+        simulatedAnsible: true,
+        sweepSchedule: false,
+        fleet: { instances: [{ instanceId: ec2Id(9, 4), tags: OPT_IN, instanceProfile: 'WebRole' }] },
+      }),
+    ).rejects.toThrow(
+      `instanceProfile "WebRole" does not exist in local mode; use one of "${LOCAL_INSTANCE_PROFILE}", "${SSM_ONLY_INSTANCE_PROFILE}", or null for none`,
+    );
+    rmSync(dir, { recursive: true, force: true });
+  });
+});

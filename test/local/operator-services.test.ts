@@ -1,0 +1,158 @@
+// The local endpoint's operator-side services (what the autoprov CLI calls on a deployed stack), through
+// the real SDK clients: CloudFormation DescribeStacks, SQS GetQueueAttributes, IAM GetInstanceProfile /
+// ListAttachedRolePolicies, and the IAM policy evaluation the local SSM agent relies on.
+import {
+  CloudFormationClient,
+  type CloudFormationServiceException,
+  DescribeStacksCommand,
+} from '@aws-sdk/client-cloudformation';
+import { DescribeInstancesCommand, EC2Client } from '@aws-sdk/client-ec2';
+import { GetInstanceProfileCommand, IAMClient, ListAttachedRolePoliciesCommand } from '@aws-sdk/client-iam';
+import { GetQueueAttributesCommand, QueueDoesNotExist, SQSClient } from '@aws-sdk/client-sqs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type AwsServer, startAwsServer } from '../../scripts/local/aws-server.js';
+import { Fleet, LOCAL_INSTANCE_PROFILE } from '../../scripts/local/fleet.js';
+import { CloudFormationEmulator } from '../../scripts/local/services/cloudformation.js';
+import { Ec2Emulator } from '../../scripts/local/services/ec2.js';
+import { IamEmulator, SSM_CORE_POLICY_ARN } from '../../scripts/local/services/iam.js';
+import { SqsEmulator } from '../../scripts/local/services/sqs.js';
+
+const ACCOUNT = '123456789012';
+const POLICY = `arn:aws:iam::${ACCOUNT}:policy/BundleRead`;
+const BUCKET = 'artifacts-bucket';
+const QUEUE = `https://sqs.us-east-1.amazonaws.com/${ACCOUNT}/FailedEvents`;
+
+describe('local operator services', () => {
+  let server: AwsServer;
+  let depth = 0;
+  const iam = new IamEmulator(ACCOUNT);
+  const fleet = new Fleet({ emit: () => {}, seed: 3 });
+  const clientConfig = () => ({
+    endpoint: server.endpoint,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+    maxAttempts: 1,
+  });
+
+  beforeAll(async () => {
+    iam.addManagedPolicy(POLICY, {
+      Statement: [
+        { Effect: 'Allow', Action: 's3:GetObject', Resource: `arn:aws:s3:::${BUCKET}/bundle/*` },
+        { Effect: 'Deny', Action: 's3:*', Resource: `arn:aws:s3:::${BUCKET}/bundle/secret.zip` },
+      ],
+    });
+    iam.addInstanceProfile(LOCAL_INSTANCE_PROFILE, [SSM_CORE_POLICY_ARN, POLICY]);
+    iam.addInstanceProfile('SsmCoreOnly', [SSM_CORE_POLICY_ARN]);
+    const sqs = new SqsEmulator();
+    sqs.addQueue(QUEUE, () => depth);
+    fleet.launch({ instanceId: 'i-0aaaaaaaaaaaaaaa1', name: 'with-profile' });
+    fleet.launch({ instanceId: 'i-0aaaaaaaaaaaaaaa2', name: 'without', instanceProfile: null });
+    server = await startAwsServer({
+      emulators: [
+        new Ec2Emulator(fleet),
+        iam,
+        sqs,
+        new CloudFormationEmulator({
+          name: 'AnsibleAutoProvisioner',
+          region: 'us-east-1',
+          account: ACCOUNT,
+          outputs: [
+            { key: 'TableName', value: 'StateTable', description: 'the table' },
+            { key: 'FailedEventsQueueUrl', value: QUEUE },
+          ],
+        }),
+      ],
+    });
+  });
+
+  afterAll(async () => {
+    fleet.dispose();
+    await server?.stop();
+  });
+
+  it('DescribeStacks returns the outputs, and ValidationError for another stack', async () => {
+    // Arrange
+    const cfn = new CloudFormationClient(clientConfig());
+
+    // Act
+    const { Stacks } = await cfn.send(new DescribeStacksCommand({ StackName: 'AnsibleAutoProvisioner' }));
+    const missing = await cfn
+      .send(new DescribeStacksCommand({ StackName: 'Other' }))
+      .catch((e: unknown) => e as CloudFormationServiceException);
+
+    // Assess
+    expect(Stacks?.[0]?.StackStatus).toBe('CREATE_COMPLETE');
+    expect(Stacks?.[0]?.Outputs).toEqual([
+      { OutputKey: 'TableName', OutputValue: 'StateTable', Description: 'the table' },
+      { OutputKey: 'FailedEventsQueueUrl', OutputValue: QUEUE },
+    ]);
+    expect(missing).toMatchObject({ name: 'ValidationError', message: 'Stack with id Other does not exist' });
+  });
+
+  it('GetQueueAttributes reports the depth it is given, and QueueDoesNotExist for another URL', async () => {
+    // Arrange
+    const sqs = new SQSClient({ ...clientConfig(), useQueueUrlAsEndpoint: false });
+    depth = 3;
+
+    // Act
+    const { Attributes } = await sqs.send(
+      new GetQueueAttributesCommand({ QueueUrl: QUEUE, AttributeNames: ['ApproximateNumberOfMessages'] }),
+    );
+    const missing = await sqs
+      .send(new GetQueueAttributesCommand({ QueueUrl: `${QUEUE}-nope`, AttributeNames: ['All'] }))
+      .catch((e: unknown) => e);
+
+    // Assess
+    expect(Attributes).toEqual({ ApproximateNumberOfMessages: '3' });
+    expect(missing).toBeInstanceOf(QueueDoesNotExist);
+  });
+
+  it('an instance shows its profile in DescribeInstances, and IAM resolves its role and policies', async () => {
+    // Arrange
+    const ec2 = new EC2Client(clientConfig());
+    const client = new IAMClient(clientConfig());
+
+    // Act
+    const { Reservations } = await ec2.send(new DescribeInstancesCommand({}));
+    const instances = (Reservations ?? []).flatMap((r) => r.Instances ?? []);
+    const profileArn = instances.find((i) => i.InstanceId === 'i-0aaaaaaaaaaaaaaa1')?.IamInstanceProfile?.Arn;
+    const { InstanceProfile } = await client.send(
+      new GetInstanceProfileCommand({ InstanceProfileName: LOCAL_INSTANCE_PROFILE }),
+    );
+    const { AttachedPolicies } = await client.send(
+      new ListAttachedRolePoliciesCommand({ RoleName: InstanceProfile?.Roles?.[0]?.RoleName }),
+    );
+    const missing = await client
+      .send(new GetInstanceProfileCommand({ InstanceProfileName: 'Nope' }))
+      .catch((e: unknown) => e);
+
+    // Assess
+    expect(profileArn).toBe(`arn:aws:iam::${ACCOUNT}:instance-profile/${LOCAL_INSTANCE_PROFILE}`);
+    expect(instances.find((i) => i.InstanceId === 'i-0aaaaaaaaaaaaaaa2')?.IamInstanceProfile).toBeUndefined();
+    expect(AttachedPolicies?.map((p) => p.PolicyArn)).toEqual([SSM_CORE_POLICY_ARN, POLICY]);
+    expect(missing).toMatchObject({ name: 'NoSuchEntityException' });
+  });
+
+  it('evaluates identity policies: Allow by resource pattern, explicit Deny wins, nothing else allowed', () => {
+    // Act / Assess
+    const object = (key: string) => `arn:aws:s3:::${BUCKET}/${key}`;
+    expect(iam.denial(LOCAL_INSTANCE_PROFILE, 's3:GetObject', object('bundle/abc.zip'))).toBeUndefined();
+    expect(iam.denial(LOCAL_INSTANCE_PROFILE, 'S3:getobject', object('bundle/abc.zip'))).toBeUndefined();
+    expect(iam.denial(LOCAL_INSTANCE_PROFILE, 's3:GetObject', object('bundle/secret.zip'))).toMatch(
+      /explicit deny/,
+    );
+    expect(iam.denial(LOCAL_INSTANCE_PROFILE, 's3:GetObject', object('commands/out'))).toMatch(
+      /no identity-based policy allows the s3:GetObject action/,
+    );
+    expect(iam.denial(LOCAL_INSTANCE_PROFILE, 's3:PutObject', object('bundle/abc.zip'))).toBeDefined();
+    expect(iam.denial('SsmCoreOnly', 's3:GetObject', object('bundle/abc.zip'))).toMatch(/not authorized/);
+    expect(iam.denial('Nope', 's3:GetObject', object('bundle/abc.zip'))).toBe('no instance profile Nope');
+  });
+
+  it('an EC2 instance without a profile never registers with SSM', () => {
+    // Act / Assess
+    expect(fleet.get('i-0aaaaaaaaaaaaaaa2')?.agentOnlineAfterMs).toBeNull();
+    expect(fleet.managedNode('i-0aaaaaaaaaaaaaaa2')).toBeUndefined();
+    expect(fleet.managedNode('i-0aaaaaaaaaaaaaaa1')?.pingStatus).toBe('Online');
+  });
+});
