@@ -676,8 +676,18 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       waitForIdle: async ({ timeoutMs = 120_000, includeScenario = true } = {}) => {
         const deadline = Date.now() + timeoutMs;
         // Each wait is bounded: an execution parked on a task token must not outlive the deadline.
-        const bounded = (promise: Promise<unknown>) =>
-          Promise.race([promise, sleep(Math.max(0, deadline - Date.now()))]);
+        // The deadline timer is cleared as soon as the wait ends: it must not keep the process alive.
+        const bounded = async (promise: Promise<unknown>) => {
+          let timer: NodeJS.Timeout | undefined;
+          const expiry = new Promise((resolve) => {
+            timer = setTimeout(resolve, Math.max(0, deadline - Date.now()));
+          });
+          try {
+            await Promise.race([promise, expiry]);
+          } finally {
+            clearTimeout(timer);
+          }
+        };
         for (;;) {
           const before = activity();
           await bounded(sfn.drain());
