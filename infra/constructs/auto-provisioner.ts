@@ -2,7 +2,7 @@
 // functions, the workflow, event routing, the sweep schedule, notifications and monitoring. Every other
 // construct in this folder is one concern; this one only wires them and grants least privilege (DESIGN §6).
 import * as path from 'node:path';
-import { ArnFormat, Duration, Stack, Stage } from 'aws-cdk-lib';
+import { Annotations, ArnFormat, Duration, Stack, Stage } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
@@ -349,7 +349,7 @@ export class AutoProvisioner extends Construct {
       'The sweep checks whether a lease holder execution still runs: any execution of this one state machine.',
     );
 
-    this.grantSendCommand(runCommand, optIn.tagKey, optIn.tagValue);
+    this.grantSendCommand(runCommand, optIn.tagKey, optIn.tagValue, rules.inventoryHosts);
     runCommand.allowOnAnyResource(
       ['ssm:CancelCommand'],
       'ssm:CancelCommand has no resource-level permissions (used only to cancel a command a newer claim superseded)',
@@ -400,10 +400,17 @@ export class AutoProvisioner extends Construct {
   }
 
   /**
-   * SendCommand only with our two documents, and only on instances / managed nodes that carry the opt-in
-   * tag: a bug or a forged input can never run a playbook on a host that did not opt in.
+   * SendCommand only with our two documents, and only on hosts that opted in: instances / managed nodes
+   * that carry the opt-in tag, and the hosts the static inventories list by id (being listed is their
+   * opt-in, and they need no tag) — named one by one, known at synth time from the rules bundle. A bug or
+   * a forged input can never run a playbook on any other host.
    */
-  private grantSendCommand(runCommand: ProvisionerFunction, tagKey: string, tagValue: string): void {
+  private grantSendCommand(
+    runCommand: ProvisionerFunction,
+    tagKey: string,
+    tagValue: string,
+    inventoryHosts: RulesBundle['inventoryHosts'],
+  ): void {
     const stack = Stack.of(this);
     const documents = [
       stack.formatArn({
@@ -441,6 +448,22 @@ export class AutoProvisioner extends Construct {
         conditions: { StringEquals: { [`ssm:resourceTag/${tagKey}`]: tagValue } },
       }),
     );
+    const listed = inventoryHostArns(stack, inventoryHosts);
+    if (listed.length > MAX_LISTED_INVENTORY_HOSTS) {
+      Annotations.of(this).addWarningV2(
+        'autoprov:inventory-hosts-not-listed',
+        `The inventories list ${listed.length} hosts, more than the ${MAX_LISTED_INVENTORY_HOSTS} the run-command policy names one by one (IAM policy size). ` +
+          `Tag those managed nodes / instances with ${tagKey}=${tagValue} (aws ssm add-tags-to-resource --resource-type ManagedInstance …), or SendCommand to them is denied.`,
+      );
+    } else if (listed.length > 0) {
+      runCommand.role.addToPolicy(
+        new iam.PolicyStatement({
+          sid: 'SendToInventoryHosts',
+          actions: ['ssm:SendCommand'],
+          resources: listed,
+        }),
+      );
+    }
     const policy = runCommand.role.node.findChild('DefaultPolicy');
     for (const target of [
       'ec2:<AWS::Region>:<AWS::AccountId>:instance/*',
@@ -453,4 +476,17 @@ export class AutoProvisioner extends Construct {
       );
     }
   }
+}
+
+/** Inventory hosts named in the run-command policy; beyond this the policy would outgrow IAM's size limit. */
+export const MAX_LISTED_INVENTORY_HOSTS = 100;
+
+/** The ARN SendCommand checks for each inventory host: an EC2 instance or an SSM managed node. */
+export function inventoryHostArns(stack: Stack, hosts: RulesBundle['inventoryHosts']): string[] {
+  const ids = [...new Set(hosts.map((host) => host.instanceId))].sort();
+  return ids.map((id) =>
+    id.startsWith('mi-')
+      ? stack.formatArn({ service: 'ssm', resource: 'managed-instance', resourceName: id })
+      : stack.formatArn({ service: 'ec2', resource: 'instance', resourceName: id }),
+  );
 }

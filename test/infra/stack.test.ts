@@ -4,15 +4,16 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Template as CdkTemplate, Match } from 'aws-cdk-lib/assertions';
+import { Annotations, Template as CdkTemplate, Match } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { compileBundle } from '../../functions/core/bundle.js';
 import { FLEET_INDEX, STATUS_INDEX, TTL_ATTRIBUTE } from '../../functions/shared/table-schema.js';
 import { extractAsl } from '../../infra/asl.js';
+import { MAX_LISTED_INVENTORY_HOSTS } from '../../infra/constructs/auto-provisioner.js';
 import { ENSURE_ANSIBLE_SCRIPT_FILE } from '../../infra/constructs/ensure-ansible-document.js';
 import { PLAYBOOKS_DIR } from '../../infra/paths.js';
 import { SettingsError } from '../../infra/settings.js';
-import { synthTemplate } from '../../infra/synth.js';
+import { synthApp, synthTemplate } from '../../infra/synth.js';
 import {
   envOf,
   functionOf,
@@ -191,14 +192,22 @@ describe('playbook bundle and buckets', () => {
 });
 
 describe('least privilege', () => {
-  it('lets only run-command SendCommand: our two documents, and opted-in hosts by tag condition', () => {
+  it('lets only run-command SendCommand: our two documents, opted-in hosts by tag condition, inventory hosts by id', () => {
     const sends = withAction(statements(template), 'ssm:SendCommand');
     const runCommandRole = roleOf(functionOf(template, 'run-command')[1]);
     for (const s of sends) expect(s.roles).toEqual([runCommandRole]);
     const [docId] = single(resources(template, 'AWS::SSM::Document'), 'ensure-Ansible document');
-    expect(sends).toHaveLength(2);
-    const documents = sends.find((s) => !s.Condition);
+    expect(sends).toHaveLength(3);
+    const documents = sends.find((s) => !s.Condition && s.Resource.some((r) => r.includes(':document/')));
     const hosts = sends.find((s) => s.Condition);
+    // The shipped inventory (playbooks/inventory/onprem.ini) lists three SSM managed nodes, untagged:
+    // being listed is their opt-in, so the policy names exactly them — no wildcard, no condition.
+    const inventory = sends.find((s) => !s.Condition && s !== documents);
+    expect(inventory?.Resource.sort()).toEqual(
+      ['mi-0123456789abcdef0', 'mi-0abcdef1234567890', 'mi-0fedcba9876543210'].map(
+        (id) => `arn:aws:ssm:${REGION}:${ACCOUNT}:managed-instance/${id}`,
+      ),
+    );
     expect(documents?.Action).toEqual(['ssm:SendCommand']);
     expect(documents?.Resource.sort()).toEqual(
       [
@@ -216,6 +225,31 @@ describe('least privilege', () => {
     expect(hosts?.Condition).toEqual({
       StringEquals: { [`ssm:resourceTag/${OPT_IN.tagKey}`]: OPT_IN.tagValue },
     });
+  });
+
+  it('names at most 100 inventory hosts in the policy; beyond that the synth warns to tag them instead', () => {
+    // Arrange: the shipped rules with an inventory of 101 managed nodes
+    const shipped = compileBundle(PLAYBOOKS_DIR);
+    const host = shipped.inventoryHosts[0];
+    if (!host) throw new Error('the shipped inventory has no host');
+    const many = Array.from({ length: MAX_LISTED_INVENTORY_HOSTS + 1 }, (_, i) => ({
+      ...host,
+      name: `node-${i}`,
+      instanceId: `mi-${i.toString(16).padStart(17, '0')}`,
+    }));
+
+    // Act
+    const { template: big, stack } = synthApp({
+      provisioner: { rulesBundle: { ...shipped, inventoryHosts: many } },
+    });
+
+    // Assess
+    const sends = withAction(statements(big as Template), 'ssm:SendCommand');
+    expect(sends.flatMap((s) => s.Resource).filter((r) => /managed-instance\/mi-/.test(r))).toEqual([]);
+    expect(sends).toHaveLength(2);
+    const warnings = Annotations.fromStack(stack).findWarning('*', Match.stringLikeRegexp('101 hosts'));
+    expect(warnings).toHaveLength(1);
+    expect(String(warnings[0]?.entry.data)).toContain('add-tags-to-resource');
   });
 
   it('has no Action "*" or service-wide wildcard, and "*" resources only for actions without resource-level permissions', () => {
@@ -485,8 +519,8 @@ describe('ansibleInstall modes', () => {
     const states = Object.keys((extractAsl(t) as { States: Record<string, unknown> }).States);
     const env = envOf(functionOf(t, 'run-command')[1]);
     const docs = withAction(statements(t), 'ssm:SendCommand')
-      .filter((s) => !s.Condition)
-      .flatMap((s) => s.Resource);
+      .flatMap((s) => s.Resource)
+      .filter((r) => r.includes(':document/'));
     return { states, env, docs };
   };
 
