@@ -4,7 +4,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { dirname } from 'node:path';
 import { type RulesIssue, RulesValidationError } from '../../functions/core/rules.js';
-import { encodeExtraVariables } from '../../functions/core/ssm-parameters.js';
+import { encodeExtraVariables, whyReserved } from '../../functions/core/ssm-parameters.js';
 import type { RulesBundle } from '../../functions/core/types.js';
 import { EXIT } from '../args.js';
 import { displayPath, loadLocalBundle, RULES_OPTION, rulesPathFrom } from '../bundle.js';
@@ -100,7 +100,9 @@ export function inventoryVarWarnings(bundle: RulesBundle): CheckLine[] {
         fix:
           adjustment.action === 'encoded'
             ? `read it in the playbook with "{{ ${adjustment.sentAs} | b64decode }}", or use only letters, digits and _ . , / @ % + = -`
-            : 'rename the var or shorten/simplify its value',
+            : whyReserved(adjustment.key) !== undefined
+              ? 'nothing to do if it only served SSH/connection settings; otherwise give the value another name'
+              : 'rename the var or shorten/simplify its value',
       });
     }
   }

@@ -82,9 +82,41 @@ function whyValueUnsafe(value: string): string {
 }
 
 /**
+ * Ansible's own variables that `-e` (highest precedence) must not set. Connection variables from an
+ * inventory written for SSH (`ansible_host`, `ansible_port`, `ansible_user`, `ansible_connection`,
+ * `ansible_become_password`, …) would override the document's `-c local` or leak a password into the
+ * command; magic variables are Ansible's to set. `ansible_python_interpreter` is the one kept: it is
+ * about the host itself and is sometimes needed.
+ */
+const KEPT_ANSIBLE_VARS: ReadonlySet<string> = new Set(['ansible_python_interpreter']);
+const MAGIC_VARS: ReadonlySet<string> = new Set([
+  'hostvars',
+  'groups',
+  'group_names',
+  'inventory_hostname',
+  'inventory_hostname_short',
+  'inventory_dir',
+  'inventory_file',
+  'playbook_dir',
+  'play_hosts',
+  'role_names',
+  'omit',
+]);
+
+/** Why `key` is never sent as an extra var, or undefined when it may be. */
+export function whyReserved(key: string): string | undefined {
+  if (key.startsWith('ansible_') && !KEPT_ANSIBLE_VARS.has(key)) {
+    return 'an Ansible connection/behaviour variable: SSM runs the playbook on the host itself (-c local), so it is not passed (with -e it would override that)';
+  }
+  if (MAGIC_VARS.has(key)) return 'an Ansible magic variable, set by Ansible itself; -e would override it';
+  return undefined;
+}
+
+/**
  * Encode extra vars as ExtraVariables text: `k=v` pairs sorted by the key sent, joined by single
- * spaces. A pair goes raw only when the key is an Ansible name and the value non-empty and safe;
- * otherwise it is encoded as `<key>_b64` or dropped, and reported either way.
+ * spaces. A pair goes raw only when the key is an Ansible name (not one of Ansible's own, whyReserved)
+ * and the value non-empty and safe; otherwise it is encoded as `<key>_b64` or dropped, and reported
+ * either way.
  */
 export function encodeExtraVariables(vars: ReadonlyMap<string, string>): {
   text: string;
@@ -95,7 +127,10 @@ export function encodeExtraVariables(vars: ReadonlyMap<string, string>): {
   const drop = (key: string, reason: string) => adjustments.push({ key, action: 'dropped', reason });
   for (const key of [...vars.keys()].sort()) {
     const value = vars.get(key) as string;
-    if (!isSafeKey(key)) {
+    const reserved = whyReserved(key);
+    if (reserved !== undefined) {
+      drop(key, reserved);
+    } else if (!isSafeKey(key)) {
       drop(key, 'key is not a valid Ansible variable name (letters, digits, _; not starting with a digit)');
     } else if (value === '') {
       drop(key, 'value is empty (the document requires key=value with a non-empty value)');

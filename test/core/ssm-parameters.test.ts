@@ -14,6 +14,7 @@ import {
   decodeB64Var,
   InvalidSsmParameterError,
   type VarAdjustment,
+  whyReserved,
 } from '../../functions/core/ssm-parameters.js';
 import type { PlannedPlaybook } from '../../functions/core/types.js';
 import { sharedFixture } from '../helpers/paths.js';
@@ -163,6 +164,38 @@ describe('buildApplyPlaybooksParameters', () => {
         { key, action: 'dropped', reason: expect.stringMatching(/not a valid Ansible variable name/) },
       ]);
       expect(extraVariables(result)).toBe('');
+    });
+
+    it("drops an inventory's connection variables and Ansible's magic variables, keeps the interpreter", () => {
+      // Arrange: vars of a host from an inventory written for SSH
+      const hostVars = {
+        ansible_host: '10.0.0.5',
+        ansible_port: '2222',
+        ansible_user: 'deploy',
+        ansible_connection: 'ssh',
+        ansible_become_password: 'hunter2',
+        ansible_python_interpreter: '/usr/bin/python3',
+        groups: 'web',
+        site: 'dc1',
+      };
+
+      // Act
+      const result = build({ hostVars });
+
+      // Assess
+      expect(extraVariables(result)).toBe('ansible_python_interpreter=/usr/bin/python3 site=dc1');
+      expect(result.adjustments.map((a) => [a.key, a.action])).toEqual([
+        ['ansible_become_password', 'dropped'],
+        ['ansible_connection', 'dropped'],
+        ['ansible_host', 'dropped'],
+        ['ansible_port', 'dropped'],
+        ['ansible_user', 'dropped'],
+        ['groups', 'dropped'],
+      ]);
+      expect(result.adjustments[0]?.reason).toMatch(
+        /connection\/behaviour variable: SSM runs the playbook on the host itself/,
+      );
+      expect(result.adjustments.at(-1)?.reason).toMatch(/magic variable/);
     });
 
     it('drops an empty value (the document needs key=value with a value)', () => {
@@ -345,7 +378,16 @@ const safeKey = fc.stringMatching(/^[A-Za-z_][A-Za-z0-9_]{0,12}$/);
 const keyArb = fc.oneof(
   safeKey,
   safeKey.map((key) => `${key}_b64`),
-  fc.constantFrom('a', 'a_b64', '__proto__', 'constructor', 'SSM'),
+  fc.constantFrom(
+    'a',
+    'a_b64',
+    '__proto__',
+    'constructor',
+    'SSM',
+    'ansible_host',
+    'ansible_python_interpreter',
+    'groups',
+  ),
   fc.string({ unit: 'binary', maxLength: 12 }),
   fc.string({ unit: 'grapheme', maxLength: 6 }),
   shellMetaString(8),
@@ -407,7 +449,10 @@ describe('ExtraVariables properties', () => {
         expect(adjustments.map((a) => a.key)).toEqual([...byKey.keys()].sort());
         for (const [key, value] of input) {
           const adjustment = byKey.get(key);
-          if (isSafeKey(key) && isSafeValue(value) && value !== '') {
+          if (whyReserved(key) !== undefined) {
+            expect(adjustment).toMatchObject({ action: 'dropped', reason: whyReserved(key) });
+            expect(sent.has(key)).toBe(false);
+          } else if (isSafeKey(key) && isSafeValue(value) && value !== '') {
             expect(adjustment).toBeUndefined();
             expect(sent.get(key)).toBe(value);
           } else if (adjustment?.action === 'encoded') {
