@@ -80,6 +80,9 @@ export async function startDynamoDbLocal(
       '-jar',
       join(dir, 'DynamoDBLocal.jar'),
       ...storage,
+      // One database for every caller, as in AWS (by default DynamoDB Local keeps one per access key id,
+      // and local functions sign with their own key id: function-host.ts functionAccessKeyId).
+      '-sharedDb',
       '-port',
       String(port),
     ],

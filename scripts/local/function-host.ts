@@ -257,6 +257,11 @@ export class FunctionHost implements FunctionInvoker {
 }
 
 /** What a function's process sees: a clean, Lambda-like environment pointed at the local services. */
+/** The access key id a local function signs its AWS calls with (letters and digits only: DynamoDB Local's rule). */
+export function functionAccessKeyId(functionName: string): string {
+  return `LOCAL${functionName.replace(/[^A-Za-z0-9]/g, '')}`;
+}
+
 export function lambdaEnvironment(
   spec: FunctionSpec,
   endpointEnv: Readonly<Record<string, string>>,
@@ -280,8 +285,9 @@ export function lambdaEnvironment(
     LAMBDA_TASK_ROOT: spec.assetDir,
     LAMBDA_RUNTIME_DIR: spec.assetDir,
     _HANDLER: spec.handler,
-    // Never the developer's credentials or profile; never instance metadata.
-    AWS_ACCESS_KEY_ID: 'local',
+    // Never the developer's credentials or profile; never instance metadata. The key id names the
+    // function, so the local endpoint can authorize its calls with the function's role (services/iam.ts).
+    AWS_ACCESS_KEY_ID: functionAccessKeyId(spec.name),
     AWS_SECRET_ACCESS_KEY: 'local',
     AWS_SESSION_TOKEN: 'local',
     AWS_EC2_METADATA_DISABLED: 'true',

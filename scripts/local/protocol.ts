@@ -70,6 +70,13 @@ export class ServiceError extends Error {
 
 export const newRequestId = (): string => randomUUID();
 
+/** The access key id a SigV4-signed request was signed with (`Credential=<id>/<scope>`), if any. */
+export function accessKeyIdOf(request: AwsRequest): string | undefined {
+  const authorization = request.headers.authorization;
+  const match = typeof authorization === 'string' ? /Credential=([^/,\s]+)\//.exec(authorization) : null;
+  return match?.[1];
+}
+
 // ----- JSON 1.0 / 1.1 -----------------------------------------------------------------------
 
 export function parseJsonBody(request: AwsRequest): Record<string, unknown> {

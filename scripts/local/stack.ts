@@ -32,8 +32,8 @@ import {
   playFleetFile,
   type ScenarioRun,
 } from './fleet.js';
-import { FunctionHost, type FunctionStats } from './function-host.js';
-import type { ServiceName } from './protocol.js';
+import { FunctionHost, type FunctionStats, functionAccessKeyId } from './function-host.js';
+import { accessKeyIdOf, type ServiceName } from './protocol.js';
 import { CloudFormationEmulator } from './services/cloudformation.js';
 import { Ec2Emulator } from './services/ec2.js';
 import { IamEmulator, SSM_CORE_POLICY_ARN } from './services/iam.js';
@@ -419,7 +419,20 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         return iam.denial(instance.instanceProfile, 's3:GetObject', `arn:aws:s3:::${bucket}/${key}`);
       },
     });
-    const ssm = new SsmEmulator({ nodes: fleet, documents, runner: agent, region: spec.region });
+    // SendCommand is authorized with the calling function's role, as IAM would: the run-command role's
+    // opt-in tag condition and its list of inventory hosts decide which hosts a command may reach.
+    for (const f of spec.functions) {
+      if (f.role) iam.addPrincipal(functionAccessKeyId(f.name), f.role.name, f.role.statements);
+    }
+    const ssm = new SsmEmulator({
+      nodes: fleet,
+      documents,
+      runner: agent,
+      region: spec.region,
+      account: spec.account,
+      authorize: (request, action, resources) => iam.authorize(accessKeyIdOf(request), action, resources),
+      tagsOf: (instanceId) => fleet.get(instanceId)?.tags ?? {},
+    });
 
     let host: FunctionHost | undefined;
     const invoker = {

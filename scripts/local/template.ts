@@ -10,7 +10,7 @@ import { join, relative } from 'node:path';
 import type { CreateTableCommandInput } from '@aws-sdk/client-dynamodb';
 import { zipSync } from 'fflate';
 import { extractAsl, forLocalRunner, type ResolveOptions, resolveIntrinsics } from '../../infra/asl.js';
-import type { PolicyDocument } from './services/iam.js';
+import type { PolicyDocument, PolicyStatement } from './services/iam.js';
 import { functionNameOf } from './services/lambda.js';
 
 export class TemplateReadError extends Error {
@@ -44,6 +44,8 @@ export interface LocalFunctionSpec {
   readonly memoryMb: number;
   /** POWERTOOLS_SERVICE_NAME, when set: the function's role (`sweep`, `callback`, …). */
   readonly serviceName?: string;
+  /** Its execution role and the statements of the AWS::IAM::Policy resources attached to it, resolved. */
+  readonly role?: { readonly name: string; readonly statements: readonly PolicyStatement[] };
 }
 
 export interface LocalRuleSpec {
@@ -213,6 +215,20 @@ export function readLocalStack(assemblyDir: string, options: ResolveOptions = {}
     return full;
   };
 
+  /** A function's `Role: { Fn::GetAtt: [<role>, Arn] }` → the role's name and its attached inline policies. */
+  const roleOf = (value: unknown): LocalFunctionSpec['role'] => {
+    const getAtt = (value as { 'Fn::GetAtt'?: unknown } | undefined)?.['Fn::GetAtt'];
+    const roleId = Array.isArray(getAtt) && typeof getAtt[0] === 'string' ? getAtt[0] : undefined;
+    if (roleId === undefined || template.Resources[roleId]?.Type !== 'AWS::IAM::Role') return undefined;
+    const statements = byType('AWS::IAM::Policy')
+      .filter(([, policy]) =>
+        ((policy.Properties?.Roles ?? []) as Json[]).some(
+          (r) => typeof r === 'object' && r !== null && (r as { Ref?: unknown }).Ref === roleId,
+        ),
+      )
+      .flatMap(([, policy]) => (resolve(policy.Properties?.PolicyDocument) as PolicyDocument).Statement);
+    return { name: ref(roleId), statements };
+  };
   const functions: LocalFunctionSpec[] = [];
   for (const [id, r] of byType('AWS::Lambda::Function')) {
     const p = r.Properties ?? {};
@@ -238,8 +254,10 @@ export function readLocalStack(assemblyDir: string, options: ResolveOptions = {}
     const environment = Object.fromEntries(
       Object.entries(resolve(variables) as Record<string, unknown>).map(([k, v]) => [k, String(v)]),
     );
+    const role = roleOf(p.Role);
     functions.push({
       logicalId: id,
+      ...(role ? { role } : {}),
       name: ref(id),
       handler: String(p.Handler ?? 'index.handler'),
       assetDir,

@@ -4,9 +4,11 @@
 // then finds the stack by name (DescribeStacks outputs) and `doctor` explains each instance with its fix.
 // Simulated Ansible (the download step is the same as with real runs).
 import { rmSync } from 'node:fs';
+import { SendCommandCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { InstanceRecord } from '../../functions/shared/state-store-api.js';
 import { LOCAL_INSTANCE_PROFILE } from '../../scripts/local/fleet.js';
+import { functionAccessKeyId } from '../../scripts/local/function-host.js';
 import { type LocalStack, SSM_ONLY_INSTANCE_PROFILE, startLocalStack } from '../../scripts/local/stack.js';
 import { runSubprocess } from '../cli/harness.js';
 import { assertTools, ec2Id, invocationsOf, OPT_IN, records, stateDir } from './support.js';
@@ -130,6 +132,50 @@ describe('scenario 9: instance profiles, the bundle policy and autoprov doctor',
     expect(run.code, run.stderr).toBe(0);
     const status = JSON.parse(run.stdout) as { counts: Record<string, number> };
     expect(status.counts).toMatchObject({ SUCCESS: 1, FAILED: 2 });
+  });
+
+  it('authorizes SendCommand with the run-command role: opted-in tag or listed in the inventory, nothing else', async () => {
+    // Arrange: SDK calls signed as the run-command function (the key id local functions sign with)
+    const runCommand = stack.spec.functions.find((f) => f.serviceName === 'run-command');
+    if (!runCommand?.role) throw new Error('run-command has no role in the template');
+    const ssm = new SSMClient({
+      endpoint: stack.endpoints.aws,
+      region: stack.spec.region,
+      credentials: { accessKeyId: functionAccessKeyId(runCommand.name), secretAccessKey: 'local' },
+      maxAttempts: 1,
+    });
+    const ensureDocument = stack.spec.documents[0]?.name ?? '';
+    const send = (instanceId: string) =>
+      ssm.send(new SendCommandCommand({ DocumentName: ensureDocument, InstanceIds: [instanceId] })).then(
+        (out) => `sent ${out.Command?.CommandId ? 'ok' : '?'}`,
+        (error: Error) => `${error.name}: ${error.message}`,
+      );
+    const untagged = ec2Id(9, 5);
+    stack.fleet.launch({ instanceId: untagged, name: 'untagged' });
+    // A managed node the shipped inventory lists (untagged: being listed is its opt-in), and one it does not.
+    stack.fleet.launch({ instanceId: 'mi-0fedcba9876543210', name: 'onprem-db-1' });
+    stack.fleet.launch({ instanceId: 'mi-0e2e0000000000009', name: 'not-listed' });
+
+    // Act
+    const results = {
+      optedIn: await send(GOOD),
+      untagged: await send(untagged),
+      listed: await send('mi-0fedcba9876543210'),
+      notListed: await send('mi-0e2e0000000000009'),
+    };
+    await stack.waitForIdle({ timeoutMs: 60_000 });
+
+    // Assess
+    expect(results.optedIn).toBe('sent ok');
+    expect(results.listed).toBe('sent ok');
+    expect(results.untagged).toBe(
+      `AccessDeniedException: User: arn:aws:sts::123456789012:assumed-role/${runCommand.role.name}/${functionAccessKeyId(runCommand.name)} ` +
+        `is not authorized to perform: ssm:SendCommand on resource: arn:aws:ec2:us-east-1:123456789012:instance/${untagged} ` +
+        'because no identity-based policy allows the ssm:SendCommand action',
+    );
+    expect(results.notListed).toMatch(
+      /^AccessDeniedException: .* on resource: arn:aws:ssm:us-east-1:123456789012:managed-instance\/mi-0e2e0000000000009 /,
+    );
   });
 
   it('refuses a fleet file that names an instance profile local mode does not have', async () => {

@@ -140,7 +140,8 @@ describe('FunctionHost', () => {
       ssmEndpoint: server.endpoint,
       region: 'us-east-1', // reserved: the template cannot override it
       profile: null,
-      accessKey: 'local',
+      // Its own key id (so the local endpoint can authorize it with its role), never the caller's.
+      accessKey: 'LOCALdetector',
     });
     expect(notifier.env.table).toBe('state-b');
     expect(notifier.env.region).toBe('us-east-1');

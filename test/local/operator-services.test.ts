@@ -149,6 +149,53 @@ describe('local operator services', () => {
     expect(iam.denial('Nope', 's3:GetObject', object('bundle/abc.zip'))).toBe('no instance profile Nope');
   });
 
+  it('authorizes a known principal per resource, with ssm:resourceTag conditions; others are not checked', () => {
+    // Arrange: the shape of the run-command role's SendCommand statements
+    const documentArn = 'arn:aws:ssm:us-east-1::document/AWS-ApplyAnsiblePlaybooks';
+    const instance = (id: string) => `arn:aws:ec2:us-east-1:${ACCOUNT}:instance/${id}`;
+    iam.addPrincipal('LOCALrunCommand', 'RunCommandRole', [
+      { Effect: 'Allow', Action: 'ssm:SendCommand', Resource: documentArn },
+      {
+        Effect: 'Allow',
+        Action: 'ssm:SendCommand',
+        Resource: [`arn:aws:ec2:us-east-1:${ACCOUNT}:instance/*`],
+        Condition: { StringEquals: { 'ssm:resourceTag/autoprov:enabled': 'true' } },
+      },
+      { Effect: 'Allow', Action: 'ssm:SendCommand', Resource: instance('i-0listed000000000') },
+      {
+        Effect: 'Allow',
+        Action: 'ssm:SendCommand',
+        Resource: '*',
+        Condition: { NumericLessThan: { 'ssm:resourceTag/tier': '3' } },
+      },
+    ]);
+    const send = (arn: string, tags: Record<string, string> = {}) =>
+      iam.authorize('LOCALrunCommand', 'ssm:SendCommand', [
+        { arn: documentArn, tags: {} },
+        { arn, tags },
+      ]);
+
+    // Act / Assess
+    expect(send(instance('i-0aaaaaaaaaaaaaaa1'), { 'autoprov:enabled': 'true' })).toBeUndefined();
+    expect(send(instance('i-0listed000000000'))).toBeUndefined();
+    expect(send(instance('i-0aaaaaaaaaaaaaaa1'), { 'autoprov:enabled': 'false' })).toMatch(
+      /assumed-role\/RunCommandRole\/LOCALrunCommand is not authorized to perform: ssm:SendCommand on resource: arn:aws:ec2:.*i-0aaaaaaaaaaaaaaa1 because no identity-based policy allows/,
+    );
+    // An unsupported condition operator never makes an Allow apply (fail closed).
+    expect(send(instance('i-0bbbbbbbbbbbbbbb2'), { tier: '1' })).toMatch(/not authorized/);
+    expect(
+      iam.authorize('LOCALrunCommand', 'ssm:SendCommand', [
+        { arn: 'arn:aws:ssm:us-east-1::document/Other', tags: {} },
+      ]),
+    ).toMatch(/document\/Other/);
+    expect(
+      iam.authorize('operator', 'ssm:SendCommand', [{ arn: instance('i-0x'), tags: {} }]),
+    ).toBeUndefined();
+    expect(
+      iam.authorize(undefined, 'ssm:SendCommand', [{ arn: instance('i-0x'), tags: {} }]),
+    ).toBeUndefined();
+  });
+
   it('an EC2 instance without a profile never registers with SSM', () => {
     // Act / Assess
     expect(fleet.get('i-0aaaaaaaaaaaaaaa2')?.agentOnlineAfterMs).toBeNull();

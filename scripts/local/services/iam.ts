@@ -20,6 +20,14 @@ export interface PolicyStatement {
   readonly Action: string | readonly string[];
   readonly Resource: string | readonly string[];
   readonly Sid?: string;
+  /** Supported: StringEquals / StringLike / StringNotEquals on `ssm:resourceTag/<k>` and `aws:ResourceTag/<k>`. */
+  readonly Condition?: Readonly<Record<string, Readonly<Record<string, string | readonly string[]>>>>;
+}
+
+/** A resource a request acts on, with the tags that resource-tag conditions read. */
+export interface AuthorizedResource {
+  readonly arn: string;
+  readonly tags: Readonly<Record<string, string>>;
 }
 
 export interface PolicyDocument {
@@ -86,12 +94,47 @@ const SSM_CORE_DOCUMENT: PolicyDocument = {
 const list = (value: string | readonly string[]): readonly string[] =>
   typeof value === 'string' ? [value] : value;
 
-/** Does `statement` cover `action` on `resource`? (IAM matching: case-insensitive actions, `*`/`?` globs.) */
-function covers(statement: PolicyStatement, action: string, resource: string): boolean {
+/**
+ * Does `statement` cover `action` on `resource`? IAM matching: case-insensitive actions, `*`/`?` globs,
+ * and every condition must hold. A condition operator or key this evaluator does not know never holds
+ * (fail closed: an Allow with it does not apply).
+ */
+function covers(
+  statement: PolicyStatement,
+  action: string,
+  resource: string,
+  tags: Readonly<Record<string, string>> = {},
+): boolean {
   return (
     list(statement.Action).some((a) => wildcardMatch(a.toLowerCase(), action.toLowerCase())) &&
-    list(statement.Resource).some((r) => wildcardMatch(r, resource))
+    list(statement.Resource).some((r) => wildcardMatch(r, resource)) &&
+    Object.entries(statement.Condition ?? {}).every(([operator, keys]) =>
+      Object.entries(keys).every(([key, expected]) => conditionHolds(operator, key, list(expected), tags)),
+    )
   );
+}
+
+const TAG_CONDITION_KEY = /^(?:ssm:resourceTag|aws:ResourceTag)\/(.+)$/;
+
+function conditionHolds(
+  operator: string,
+  key: string,
+  expected: readonly string[],
+  tags: Readonly<Record<string, string>>,
+): boolean {
+  const tagKey = TAG_CONDITION_KEY.exec(key)?.[1];
+  if (tagKey === undefined) return false;
+  const actual = Object.hasOwn(tags, tagKey) ? tags[tagKey] : undefined;
+  switch (operator) {
+    case 'StringEquals':
+      return actual !== undefined && expected.includes(actual);
+    case 'StringLike':
+      return actual !== undefined && expected.some((pattern) => wildcardMatch(pattern, actual));
+    case 'StringNotEquals':
+      return actual === undefined || !expected.includes(actual);
+    default:
+      return false;
+  }
 }
 
 export class IamEmulator implements ServiceEmulator {
@@ -100,6 +143,8 @@ export class IamEmulator implements ServiceEmulator {
   private readonly roles = new Map<string, Role>();
   /** Instance profile name → role name. */
   private readonly profiles = new Map<string, string>();
+  /** Access key id → the role whose identity policy authorizes that caller's requests. */
+  private readonly principals = new Map<string, { role: string; statements: readonly PolicyStatement[] }>();
 
   constructor(private readonly account = '123456789012') {}
 
@@ -126,6 +171,39 @@ export class IamEmulator implements ServiceEmulator {
 
   profileArn(name: string): string {
     return `arn:aws:iam::${this.account}:instance-profile/${name}`;
+  }
+
+  /** Requests signed with `accessKeyId` are authorized by `statements` (a function's role, from the template). */
+  addPrincipal(accessKeyId: string, role: string, statements: readonly PolicyStatement[]): void {
+    this.principals.set(accessKeyId, { role, statements });
+  }
+
+  /**
+   * Undefined when the caller may do `action` on every resource (or is not a principal this IAM knows:
+   * an operator's or a test harness's credentials), else AWS's AccessDenied message for the first
+   * resource that is not allowed.
+   */
+  authorize(
+    accessKeyId: string | undefined,
+    action: string,
+    resources: readonly AuthorizedResource[],
+  ): string | undefined {
+    const principal = accessKeyId === undefined ? undefined : this.principals.get(accessKeyId);
+    if (!principal) return undefined;
+    const caller = `arn:aws:sts::${this.account}:assumed-role/${principal.role}/${accessKeyId}`;
+    for (const resource of resources) {
+      const applies = (effect: 'Allow' | 'Deny') =>
+        principal.statements.some(
+          (s) => s.Effect === effect && covers(s, action, resource.arn, resource.tags),
+        );
+      if (applies('Deny')) {
+        return `User: ${caller} is not authorized to perform: ${action} on resource: ${resource.arn} with an explicit deny in an identity-based policy`;
+      }
+      if (!applies('Allow')) {
+        return `User: ${caller} is not authorized to perform: ${action} on resource: ${resource.arn} because no identity-based policy allows the ${action} action`;
+      }
+    }
+    return undefined;
   }
 
   /** Undefined when the profile's role may do `action` on `resource`, else why not (as AWS would say). */

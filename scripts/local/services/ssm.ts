@@ -98,6 +98,18 @@ export interface SsmEmulatorOptions {
   /** Refuse GetCommandInvocation without PluginName on multi-step documents (as documented). Default true. */
   readonly requirePluginNameForMultiStep?: boolean;
   readonly now?: () => number;
+  readonly account?: string;
+  /**
+   * IAM for SendCommand: undefined = allowed, else the AccessDenied message. Asked with the document's and
+   * every target's ARN and tags (what `ssm:resourceTag/…` conditions read). Default: everything allowed.
+   */
+  readonly authorize?: (
+    request: AwsRequest,
+    action: string,
+    resources: readonly { arn: string; tags: Readonly<Record<string, string>> }[],
+  ) => string | undefined;
+  /** Tags of an instance or managed node (EC2 tags / SSM resource tags). */
+  readonly tagsOf?: (instanceId: string) => Readonly<Record<string, string>>;
 }
 
 /** SSM: GetCommandInvocation returns the first 24,000 characters of each stream. */
@@ -127,6 +139,7 @@ export class SsmEmulator implements ServiceEmulator {
     const input = parseJsonBody(request);
     switch (operation) {
       case 'SendCommand':
+        this.authorizeSend(request, input);
         return jsonResponse({ Command: this.commandShape(this.sendCommand(input)) }, '1.1');
       case 'GetCommandInvocation':
         return jsonResponse(this.getCommandInvocation(input), '1.1');
@@ -140,6 +153,26 @@ export class SsmEmulator implements ServiceEmulator {
       default:
         throw new ServiceError('UnknownOperationException', `The local SSM does not implement ${operation}`);
     }
+  }
+
+  /** IAM is evaluated before anything else about the request, as in AWS. */
+  private authorizeSend(request: AwsRequest, input: Record<string, unknown>): void {
+    if (!this.options.authorize) return;
+    const account = this.options.account ?? '123456789012';
+    const name = str(input.DocumentName) ?? '';
+    // AWS-owned documents have no account in their ARN.
+    const documentArn = `arn:aws:ssm:${this.region}:${name.startsWith('AWS-') ? '' : account}:document/${name}`;
+    const targets = strList(input.InstanceIds).map((id) => ({
+      arn: id.startsWith('mi-')
+        ? `arn:aws:ssm:${this.region}:${account}:managed-instance/${id}`
+        : `arn:aws:ec2:${this.region}:${account}:instance/${id}`,
+      tags: this.options.tagsOf?.(id) ?? {},
+    }));
+    const denied = this.options.authorize(request, 'ssm:SendCommand', [
+      { arn: documentArn, tags: {} },
+      ...targets,
+    ]);
+    if (denied !== undefined) throw new ServiceError('AccessDeniedException', denied, 400);
   }
 
   private sendCommand(input: Record<string, unknown>): CommandRecord {
