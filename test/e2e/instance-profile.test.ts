@@ -7,6 +7,7 @@ import { rmSync } from 'node:fs';
 import { SendCommandCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { InstanceRecord } from '../../functions/shared/state-store-api.js';
+import { resolveIntrinsics } from '../../infra/asl.js';
 import { LOCAL_INSTANCE_PROFILE } from '../../scripts/local/fleet.js';
 import { functionAccessKeyId } from '../../scripts/local/function-host.js';
 import { type LocalStack, SSM_ONLY_INSTANCE_PROFILE, startLocalStack } from '../../scripts/local/stack.js';
@@ -176,6 +177,44 @@ describe('scenario 9: instance profiles, the bundle policy and autoprov doctor',
     expect(results.notListed).toMatch(
       /^AccessDeniedException: .* on resource: arn:aws:ssm:us-east-1:123456789012:managed-instance\/mi-0e2e0000000000009 /,
     );
+  });
+
+  it("the dashboard's outcomes query finds each run's recorded status in the workflow's own state output", () => {
+    // Arrange: the Logs Insights query as synthesized, and each execution's events as Step Functions logs
+    // them with level ALL and execution data ({ type, details: { name, output } })
+    const [, dashboard] =
+      Object.entries(stack.spec.template.Resources).find(
+        ([, r]) => r.Type === 'AWS::CloudWatch::Dashboard',
+      ) ?? [];
+    const body = JSON.parse(
+      String(
+        resolveIntrinsics(dashboard?.Properties?.DashboardBody, stack.spec.template, {
+          stackName: stack.spec.stackName,
+        }),
+      ),
+    ) as { widgets: { type: string; properties: { query?: string } }[] };
+    const query = body.widgets.find((w) => w.type === 'log')?.properties.query ?? '';
+    const type = /filter type = "(\w+)"/.exec(query)?.[1];
+    const name = new RegExp(/details\.name like \/(.+?)\//.exec(query)?.[1] ?? '$^');
+    const parse = new RegExp(/parse details\.output \/(.+)\/\n/.exec(query)?.[1] ?? '$^');
+    const outcomesOf = (instanceId: string) =>
+      stack.emulators.sfn
+        .listExecutionRecords()
+        .filter((e) => e.name.startsWith(`${instanceId}-g`))
+        .flatMap((e) => e.history)
+        .filter((h) => h.type === 'StateExited' && h.stateType === 'Task')
+        .map((h) => ({
+          type: 'TaskStateExited',
+          details: { name: h.stateName ?? '', output: JSON.stringify(h.output) },
+        }))
+        .filter((event) => event.type === type && name.test(event.details.name))
+        .map((event) => parse.exec(event.details.output)?.groups?.outcome);
+
+    // Act / Assess: one outcome per run, the status the record step wrote
+    expect(type).toBe('TaskStateExited');
+    expect(outcomesOf(GOOD)).toEqual(['SUCCESS']);
+    expect(outcomesOf(SSM_ONLY)).toEqual(['FAILED']);
+    expect(outcomesOf(NO_PROFILE)).toEqual(['FAILED']);
   });
 
   it('refuses a fleet file that names an instance profile local mode does not have', async () => {

@@ -30,7 +30,12 @@ import type { RulesBundle } from '../../functions/core/types.js';
 import { logger } from '../../functions/shared/logger.js';
 import type { StateStore } from '../../functions/shared/state-store.js';
 import { FLEET_INDEX } from '../../functions/shared/table-schema.js';
-import { runSweep, type SweepDeps, type SweepSummary } from '../../functions/sweep/run-sweep.js';
+import {
+  forEachLimited,
+  runSweep,
+  type SweepDeps,
+  type SweepSummary,
+} from '../../functions/sweep/run-sweep.js';
 import { countCommands, createTestTable, type TestTable } from '../helpers/ddb.js';
 
 const OPT_IN = 'autoprov:enabled';
@@ -497,7 +502,13 @@ describe('sweep', () => {
     await runSweep(deps({ bundle: NO_INVENTORY }));
     for (let n = 1; n <= 12; n++) await finishRun(id(n), 'SUCCESS', NO_INVENTORY);
     addInstances(12, { from: 101 });
+    let inFlight = 0;
+    let maxInFlight = 0;
     sfnMock.on(StartExecutionCommand).callsFake(async (input: { name: string }) => {
+      inFlight += 1;
+      maxInFlight = Math.max(maxInFlight, inFlight);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      inFlight -= 1;
       if (input.name === `${id(105)}-g1`)
         throw Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException' });
       executions.set(input.name, 'RUNNING');
@@ -513,6 +524,9 @@ describe('sweep', () => {
     );
 
     expect(summary).toMatchObject({ new: 12, reprovisioned: 12, started: 23, errors: 1 });
+    // Bounded: never more than `concurrency` StartExecution calls at once (and more than one: concurrent).
+    expect(maxInFlight).toBeLessThanOrEqual(4);
+    expect(maxInFlight).toBeGreaterThan(1);
     expect(summary.failures).toEqual([{ instanceId: id(105), error: 'ThrottlingException: Rate exceeded' }]);
     const names = startedNames();
     const lastNew = Math.max(...names.map((name, i) => (name.endsWith('-g1') ? i : -1)));
@@ -622,5 +636,43 @@ describe('sweep handler', () => {
       service: 'sweep',
     });
     expect(emf[0]._aws.CloudWatchMetrics[0].Namespace).toBe('AutoprovTest');
+  });
+});
+
+describe('forEachLimited', () => {
+  it('runs every item once, starts them in order, and keeps at most `limit` in flight', async () => {
+    // Arrange
+    const started: number[] = [];
+    let inFlight = 0;
+    let maxInFlight = 0;
+
+    // Act
+    await forEachLimited([0, 1, 2, 3, 4, 5, 6, 7, 8, 9], 3, async (item) => {
+      started.push(item);
+      inFlight += 1;
+      maxInFlight = Math.max(maxInFlight, inFlight);
+      await new Promise((resolve) => setTimeout(resolve, (item % 3) * 3));
+      inFlight -= 1;
+    });
+
+    // Assess
+    expect(started).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    expect(maxInFlight).toBe(3);
+  });
+
+  it('copes with no items and with a limit below 1', async () => {
+    // Arrange
+    const seen: string[] = [];
+
+    // Act
+    await forEachLimited([], 4, async () => {
+      seen.push('never');
+    });
+    await forEachLimited(['a', 'b'], 0, async (item) => {
+      seen.push(item);
+    });
+
+    // Assess
+    expect(seen).toEqual(['a', 'b']);
   });
 });

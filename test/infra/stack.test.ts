@@ -488,8 +488,43 @@ describe('alarms and outputs', () => {
     );
   });
 
-  it('has a dashboard', () => {
-    single(resources(template, 'AWS::CloudWatch::Dashboard'), 'dashboard');
+  it('has a dashboard: outcomes per hour, runs, aborted/timed out/throttled, DLQ depth, function errors, alarms', () => {
+    const [, dashboard] = single(resources(template, 'AWS::CloudWatch::Dashboard'), 'dashboard');
+    const body = JSON.parse(String(resolved(template, dashboard.DashboardBody))) as {
+      widgets: {
+        type: string;
+        properties: { title?: string; query?: string; metrics?: string[][]; alarms?: string[] };
+      }[];
+    };
+    const metricNames = body.widgets.flatMap((w) =>
+      (w.properties.metrics ?? []).map((m) => `${m[0]} ${m[1]}`),
+    );
+    expect(body.widgets.find((w) => w.type === 'log')?.properties.query).toMatch(
+      /filter type = "TaskStateExited" and details\.name like \/\^Record\/[\s\S]*stats count\(\*\) by outcome, bin\(1h\)/,
+    );
+    for (const metric of [
+      'ExecutionsSucceeded',
+      'ExecutionsFailed',
+      'ExecutionsStarted',
+      'ExecutionsAborted',
+      'ExecutionsTimedOut',
+      'ExecutionThrottled',
+    ]) {
+      expect(metricNames).toContain(`AWS/States ${metric}`);
+    }
+    expect(metricNames).toContain('AWS/SQS ApproximateNumberOfMessagesVisible');
+    expect(metricNames.filter((m) => m === 'AWS/Lambda Errors')).toHaveLength(8);
+    const alarms = body.widgets.find((w) => w.type === 'alarm')?.properties.alarms ?? [];
+    expect(alarms).toHaveLength(resources(template, 'AWS::CloudWatch::Alarm').length);
+  });
+
+  it('turns on CloudFormation validation against the default rules (cdk.json)', () => {
+    const context = (
+      JSON.parse(fs.readFileSync(path.join(PLAYBOOKS_DIR, '..', 'cdk.json'), 'utf8')) as {
+        context: Record<string, unknown>;
+      }
+    ).context;
+    expect(context['@aws-cdk/core:validateAgainstDefaultRules']).toBe(true);
   });
 
   it('outputs what an operator needs, pointing at the right resources', () => {

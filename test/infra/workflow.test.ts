@@ -446,6 +446,20 @@ describe('running the workflow locally', () => {
     expect(of('Record the outcome')).toHaveLength(1);
   });
 
+  it('a playbook failing twice then succeeding: three attempts with growing delays, then the next playbook', async () => {
+    const { entered, of, inputsOf } = await run({ runs: { 0: ['fail', 'fail', 'ok'] } });
+    expect(of('Run playbook').map((c) => [c.payload.playbookIndex, c.payload.attempt])).toEqual([
+      [0, 1],
+      [0, 2],
+      [0, 3],
+      [1, 1],
+    ]);
+    expect(inputsOf('Wait before retrying').map((i) => i.delay)).toEqual([30, 60]);
+    expect(entered).not.toContain('Playbook failed for good');
+    expect(of('Record the outcome')).toHaveLength(1);
+    expect(of('Send one notification').map((c) => c.payload.status)).toEqual(['SUCCESS']);
+  });
+
   it('stops at the first playbook that fails for good and records the failure with its error', async () => {
     const { entered, of, inputsOf } = await run({ runs: { 0: ['ok'], 1: ['fail', 'fail', 'fail'] } });
     expect(of('Run playbook').map((c) => [c.payload.playbookIndex, c.payload.attempt])).toEqual([
@@ -460,6 +474,8 @@ describe('running the workflow locally', () => {
     expect(error.Error).toBe('PlaybookFailed');
     expect(error.Cause).toContain('"status":"Failed"');
     expect(of('Record the outcome')).toEqual([]);
+    // Exactly one notification, with the status the record step decided.
+    expect(of('Send one notification').map((c) => c.payload.status)).toEqual(['FAILED']);
     expect(entered.at(-1)).toBe('Provisioning finished');
   });
 
