@@ -369,7 +369,15 @@ export class AutoProvisioner extends Construct {
       ['ssm:GetCommandInvocation', 'ssm:CancelCommand'],
       'ssm:GetCommandInvocation and ssm:CancelCommand have no resource-level permissions',
     );
-    topic.grantPublish(notifier.role);
+    // Publish, and the two key actions SNS needs to encrypt with the topic's key (named, not GenerateDataKey*).
+    notifier.role.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'PublishOutcomes',
+        actions: ['sns:Publish'],
+        resources: [topic.topicArn],
+      }),
+    );
+    this.notifications.key.grant(notifier.role, 'kms:GenerateDataKey', 'kms:Decrypt');
     for (const [name, arn] of [
       ['SlackSecret', props.slackSecretArn],
       ['TelegramSecret', props.telegramSecretArn],

@@ -488,6 +488,38 @@ describe('alarms and outputs', () => {
     );
   });
 
+  it("encrypts the topic with a rotated customer managed key that only this account's alarms and the notifier use", () => {
+    const [keyId, key] = single(resources(template, 'AWS::KMS::Key'), 'KMS key');
+    const [topicId, topic] = single(resources(template, 'AWS::SNS::Topic'), 'topic');
+    expect(key.EnableKeyRotation).toBe(true);
+    expect(resolved(template, topic.KmsMasterKeyId)).toBe(
+      resolved(template, { 'Fn::GetAtt': [keyId, 'Arn'] }),
+    );
+    const keyPolicy = resolved(template, key.KeyPolicy) as {
+      Statement: { Principal?: { Service?: string }; Action: string[]; Condition?: unknown }[];
+    };
+    const alarms = keyPolicy.Statement.find((st) => st.Principal?.Service === 'cloudwatch.amazonaws.com');
+    expect(alarms?.Action.sort()).toEqual(['kms:Decrypt', 'kms:GenerateDataKey*']);
+    expect(alarms?.Condition).toEqual({
+      StringEquals: { 'aws:SourceAccount': ACCOUNT },
+      ArnLike: { 'aws:SourceArn': `arn:aws:cloudwatch:${REGION}:${ACCOUNT}:alarm:*` },
+    });
+    // The notifier: Publish on this topic, the two key actions SNS needs on this key, nothing wider.
+    const notifierRole = roleOf(functionOf(template, 'notifier')[1]);
+    const granted = statements(template)
+      .filter((st) => st.roles.includes(notifierRole))
+      .flatMap((st) =>
+        st.Action.filter((a) => /^(sns|kms):/.test(a)).map((a) => `${a} ${st.Resource.join(',')}`),
+      );
+    expect(granted.sort()).toEqual(
+      [
+        `kms:Decrypt ${resolved(template, { 'Fn::GetAtt': [keyId, 'Arn'] })}`,
+        `kms:GenerateDataKey ${resolved(template, { 'Fn::GetAtt': [keyId, 'Arn'] })}`,
+        `sns:Publish ${resolved(template, { Ref: topicId })}`,
+      ].sort(),
+    );
+  });
+
   it('has a dashboard: outcomes per hour, runs, aborted/timed out/throttled, DLQ depth, function errors, alarms', () => {
     const [, dashboard] = single(resources(template, 'AWS::CloudWatch::Dashboard'), 'dashboard');
     const body = JSON.parse(String(resolved(template, dashboard.DashboardBody))) as {
