@@ -8,7 +8,9 @@ if command -v ansible-playbook >/dev/null 2>&1 && command -v unzip >/dev/null 2>
   exit 0
 fi
 ID=unknown; VERSION_ID=0; ID_LIKE=""
-if [ -r /etc/os-release ]; then . /etc/os-release; fi
+# AUTOPROV_OS_RELEASE: only for the tests, which play each distribution; on an instance it is unset.
+OS_RELEASE="${AUTOPROV_OS_RELEASE:-/etc/os-release}"
+if [ -r "${OS_RELEASE}" ]; then . "${OS_RELEASE}"; fi
 major="${VERSION_ID%%.*}"
 echo "Installing Ansible on ${ID} ${VERSION_ID}"
 case "${ID}" in

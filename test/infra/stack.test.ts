@@ -651,6 +651,86 @@ describe('ensure-Ansible document', () => {
   });
 });
 
+describe('the ensure-Ansible script on each distribution (package managers replaced by recording shims)', () => {
+  /**
+   * Runs the script with only shims on PATH: each package manager records its arguments, and an install
+   * that names ansible (ansible-core, ansible, ansible2) creates ansible-playbook — unless `installs` is false.
+   */
+  const play = (osRelease: string, options: { installs?: boolean; withDnf?: boolean } = {}) => {
+    const bin = fs.mkdtempSync(path.join(os.tmpdir(), 'autoprov-ensure-'));
+    const log = path.join(bin, 'calls');
+    const release = path.join(bin, 'os-release');
+    fs.writeFileSync(release, osRelease);
+    const creates =
+      options.installs === false
+        ? ''
+        : `case "$*" in *ansible*) printf '#!/bin/sh\\necho "ansible-playbook [core 2.15.3]"\\n' > "${bin}/ansible-playbook"; chmod +x "${bin}/ansible-playbook";; esac`;
+    const managers = ['yum', 'apt-get', 'amazon-linux-extras', ...(options.withDnf === false ? [] : ['dnf'])];
+    for (const tool of managers) {
+      fs.writeFileSync(path.join(bin, tool), `#!/bin/sh\necho "${tool} $*" >> "${log}"\n${creates}\n`, {
+        mode: 0o755,
+      });
+    }
+    for (const tool of ['head', 'chmod']) fs.symlinkSync(`/usr/bin/${tool}`, path.join(bin, tool));
+    const result = spawnSync('/bin/sh', [ENSURE_ANSIBLE_SCRIPT_FILE], {
+      encoding: 'utf8',
+      env: { PATH: bin, AUTOPROV_OS_RELEASE: release },
+    });
+    const calls = fs.existsSync(log) ? fs.readFileSync(log, 'utf8').trim().split('\n') : [];
+    fs.rmSync(bin, { recursive: true, force: true });
+    return { status: result.status, stdout: result.stdout, stderr: result.stderr, calls };
+  };
+
+  it('Amazon Linux 2023: dnf install ansible-core unzip', () => {
+    const run = play('ID="amzn"\nVERSION_ID="2023"\n');
+    expect(run.calls).toEqual(['dnf install -y ansible-core unzip']);
+    expect(run.status).toBe(0);
+    expect(run.stdout).toContain('Installing Ansible on amzn 2023');
+    expect(run.stdout).toContain('Installed: ansible-playbook [core 2.15.3]');
+  });
+
+  it('Amazon Linux 2: amazon-linux-extras ansible2, then yum unzip', () => {
+    const run = play('ID="amzn"\nVERSION_ID="2"\n');
+    expect(run.calls).toEqual(['amazon-linux-extras install -y ansible2', 'yum install -y unzip']);
+    expect(run.status).toBe(0);
+  });
+
+  it('Ubuntu 24.04: apt-get (waiting for the dpkg lock), ansible-core from the distribution, not pip', () => {
+    const run = play('ID=ubuntu\nVERSION_ID="24.04"\nID_LIKE=debian\n');
+    expect(run.calls).toEqual([
+      'apt-get -o DPkg::Lock::Timeout=600 update -q',
+      'apt-get -o DPkg::Lock::Timeout=600 install -y -q ansible-core unzip',
+    ]);
+    expect(run.status).toBe(0);
+  });
+
+  it('RHEL family: dnf when present, else EPEL and yum', () => {
+    expect(play('ID="rocky"\nVERSION_ID="9.3"\n').calls).toEqual(['dnf install -y ansible-core unzip']);
+    expect(play('ID="centos"\nVERSION_ID="7"\n', { withDnf: false }).calls).toEqual([
+      'yum install -y epel-release',
+      'yum install -y ansible unzip',
+    ]);
+  });
+
+  it('a derivative is recognised by ID_LIKE', () => {
+    const run = play('ID=linuxmint\nVERSION_ID="21"\nID_LIKE="ubuntu debian"\n');
+    expect(run.calls).toEqual(['apt-get update -q', 'apt-get install -y -q ansible-core unzip']);
+    expect(run.status).toBe(0);
+  });
+
+  it('fails with what to do on an unsupported distribution, and when the install left no ansible-playbook', () => {
+    const alpine = play('ID=alpine\nVERSION_ID=3.19\n');
+    expect(alpine.status).toBe(1);
+    expect(alpine.calls).toEqual([]);
+    expect(alpine.stderr).toContain(
+      'Unsupported distribution alpine: install ansible-core yourself, or set ansibleInstall',
+    );
+    const broken = play('ID="amzn"\nVERSION_ID="2023"\n', { installs: false });
+    expect(broken.status).toBe(1);
+    expect(broken.stderr).toContain('ansible-playbook is still missing after the install');
+  });
+});
+
 describe('settings and validation at synth', () => {
   it('fails with the rules file error when rules.yaml is invalid', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'autoprov-bad-rules-'));
