@@ -62,7 +62,11 @@ export type Action =
   | { readonly kind: 'claim'; readonly reason: PlannedClaimReason; readonly expectedGeneration: number }
   /** Lease expired: ask Step Functions whether the execution still runs (extend) or died (reclaim). */
   | { readonly kind: 'check-execution'; readonly generation: number; readonly executionName: string }
-  | { readonly kind: 'orphan'; readonly reason: typeof ORPHAN_REASONS.vanished };
+  | {
+      readonly kind: 'orphan';
+      /** `vanished` from reconcile; the sweep may refine it by asking EC2 (terminated / opted-out). */
+      readonly reason: (typeof ORPHAN_REASONS)[keyof typeof ORPHAN_REASONS];
+    };
 
 /**
  * - new: unseen → create + claim; due: PENDING → claim; revived: an ORPHANED instance seen again →

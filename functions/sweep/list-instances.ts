@@ -29,3 +29,31 @@ export async function listOptedInInstances(
   } while (nextToken);
   return { instances, pages };
 }
+
+/** EC2's answer for ids the sweep no longer sees among opted-in instances (filter: a missing id is no error). */
+export async function describeByIds(
+  ec2: Pick<EC2Client, 'send'>,
+  instanceIds: readonly string[],
+): Promise<Map<string, Instance>> {
+  const found = new Map<string, Instance>();
+  // A filter takes at most 200 values.
+  for (let start = 0; start < instanceIds.length; start += 200) {
+    let nextToken: string | undefined;
+    do {
+      const page = await ec2.send(
+        new DescribeInstancesCommand({
+          Filters: [{ Name: 'instance-id', Values: instanceIds.slice(start, start + 200) }],
+          MaxResults: 1000,
+          NextToken: nextToken,
+        }),
+      );
+      for (const reservation of page.Reservations ?? []) {
+        for (const instance of reservation.Instances ?? []) {
+          if (instance.InstanceId) found.set(instance.InstanceId, instance);
+        }
+      }
+      nextToken = page.NextToken || undefined;
+    } while (nextToken);
+  }
+  return found;
+}

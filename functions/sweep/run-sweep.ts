@@ -3,12 +3,19 @@
 // nothing. New hosts are claimed before anything else; work runs with bounded concurrency, and one
 // instance's failure is counted and logged while the rest carry on.
 import type { EC2Client } from '@aws-sdk/client-ec2';
-import { type InstancePlan, observeSources, reconcile } from '../core/reconcile.js';
-import type { RulesBundle } from '../core/types.js';
+import { isOptedIn } from '../core/facts.js';
+import {
+  type InstancePlan,
+  type KnownInstance,
+  ORPHAN_REASONS,
+  observeSources,
+  reconcile,
+} from '../core/reconcile.js';
+import type { Ec2InstanceShape, RulesBundle } from '../core/types.js';
 import { type OrphanDeps, orphanAndNotify } from '../shared/notify-invoke.js';
 import { claimAndStart, resolveExpiredLease, type StartDeps } from '../shared/start-execution.js';
 import type { StateStoreApi } from '../shared/state-store-api.js';
-import { listOptedInInstances } from './list-instances.js';
+import { describeByIds, listOptedInInstances } from './list-instances.js';
 
 export interface SweepDeps extends StartDeps, OrphanDeps {
   readonly store: Pick<
@@ -64,6 +71,7 @@ export async function runSweep(deps: SweepDeps): Promise<SweepSummary> {
     now,
     reapplyOnChange: deps.bundle.config.defaults.reapplyOnChange,
   });
+  const plans = await explainVanished(plan.plans, fleet, deps);
   const summary: SweepSummary = {
     found: { ec2: sources.ec2, inventory: sources.inventory, known: fleet.length },
     new: 0,
@@ -101,12 +109,12 @@ export async function runSweep(deps: SweepDeps): Promise<SweepSummary> {
   // Two phases so that every first run is under way before any re-provision competes with it.
   const concurrency = deps.concurrency ?? 10;
   await forEachLimited(
-    plan.plans.filter((item) => item.category === 'new'),
+    plans.filter((item) => item.category === 'new'),
     concurrency,
     run,
   );
   await forEachLimited(
-    plan.plans.filter((item) => item.category !== 'new'),
+    plans.filter((item) => item.category !== 'new'),
     concurrency,
     run,
   );
@@ -155,6 +163,43 @@ async function execute(item: InstancePlan, deps: SweepDeps, summary: SweepSummar
     default:
       return;
   }
+}
+
+/**
+ * An EC2 record that no source lists any more is asked about once (only those: the steady state makes no
+ * call): gone or terminated → `terminated`, still there without the opt-in tag → `opted-out` (the events
+ * that would have said so were lost). Anything else, and inventory hosts, stay `vanished`. If EC2 cannot
+ * be asked, `vanished` is still right, only less precise.
+ */
+async function explainVanished(
+  plans: readonly InstancePlan[],
+  fleet: readonly KnownInstance[],
+  deps: SweepDeps,
+): Promise<InstancePlan[]> {
+  const sources = new Map(fleet.map((entry) => [entry.instanceId, entry.source]));
+  const ids = plans
+    .filter((item) => item.category === 'vanished' && sources.get(item.instanceId) === 'ec2')
+    .map((item) => item.instanceId);
+  if (ids.length === 0) return [...plans];
+  let found: Map<string, Ec2InstanceShape>;
+  try {
+    found = await describeByIds(deps.ec2, ids);
+  } catch (error) {
+    deps.logger.warn('Could not ask EC2 why instances vanished; recording them as vanished', { error });
+    return [...plans];
+  }
+  const reasonOf = (instanceId: string): (typeof ORPHAN_REASONS)[keyof typeof ORPHAN_REASONS] => {
+    const instance = found.get(instanceId);
+    const state = instance?.State?.Name;
+    if (!instance || state === 'terminated' || state === 'shutting-down') return ORPHAN_REASONS.terminated;
+    const tags = Object.fromEntries((instance.Tags ?? []).map((tag) => [tag.Key ?? '', tag.Value ?? '']));
+    return isOptedIn(tags, deps.bundle.config) ? ORPHAN_REASONS.vanished : ORPHAN_REASONS.optedOut;
+  };
+  return plans.map((item) =>
+    ids.includes(item.instanceId) && item.action.kind === 'orphan'
+      ? { ...item, action: { ...item.action, reason: reasonOf(item.instanceId) } }
+      : item,
+  );
 }
 
 /** Runs `fn` over `items` with at most `limit` in flight, in order of start. */

@@ -124,10 +124,11 @@ function addInstances(
 }
 
 function describeWorld(input: DescribeInstancesCommandInput) {
-  const matches = [...world.entries()].filter(([, instance]) =>
+  const matches = [...world.entries()].filter(([instanceId, instance]) =>
     (input.Filters ?? []).every((filter) => {
       const values = filter.Values ?? [];
       if (filter.Name === 'instance-state-name') return values.includes(instance.state);
+      if (filter.Name === 'instance-id') return values.includes(instanceId);
       if (filter.Name?.startsWith('tag:')) {
         const value = instance.tags[filter.Name.slice(4)];
         return value !== undefined && values.includes(value);
@@ -437,7 +438,7 @@ describe('sweep', () => {
     expect(counter.writes()).toBe(2 * 2 + 2);
   });
 
-  it('vanished: in state, in no source → ORPHANED + one notification; stopped instances are not vanished', async () => {
+  it('vanished from the opted-in listing → ORPHANED with the reason EC2 gives (terminated, opted-out) + one notification; stopped instances are not vanished', async () => {
     addInstances(3);
     await runSweep(deps({ bundle: NO_INVENTORY }));
     world.delete(id(1));
@@ -449,19 +450,27 @@ describe('sweep', () => {
 
     expect(summary).toMatchObject({ orphaned: 2, updated: 1 });
     expect(again).toMatchObject({ orphaned: 0 });
+    // Gone from EC2 → terminated; still there without the opt-in tag → opted-out (their events were lost).
     expect(await store.getInstance(id(1))).toMatchObject({
       status: 'ORPHANED',
-      reason: 'vanished',
+      reason: 'terminated',
       generation: 1,
     });
-    expect(await store.getInstance(id(3))).toMatchObject({ status: 'ORPHANED', reason: 'vanished' });
+    expect(await store.getInstance(id(3))).toMatchObject({ status: 'ORPHANED', reason: 'opted-out' });
     expect(await store.getInstance(id(2))).toMatchObject({ status: 'RUNNING', facts: { state: 'stopped' } });
     expect(notifications()).toEqual(
       expect.arrayContaining([
-        { instanceId: id(1), generation: 1, status: 'ORPHANED', notify: true, reason: 'vanished' },
-        { instanceId: id(3), generation: 1, status: 'ORPHANED', notify: true, reason: 'vanished' },
+        { instanceId: id(1), generation: 1, status: 'ORPHANED', notify: true, reason: 'terminated' },
+        { instanceId: id(3), generation: 1, status: 'ORPHANED', notify: true, reason: 'opted-out' },
       ]),
     );
+    // Exactly one extra DescribeInstances, by id, for the two that vanished; none in the steady sweep after.
+    const byId = ec2Mock
+      .commandCalls(DescribeInstancesCommand)
+      .filter((call) => call.args[0].input.Filters?.some((f) => f.Name === 'instance-id'));
+    expect(byId.map((call) => call.args[0].input.Filters?.[0]?.Values?.sort())).toEqual([
+      [id(1), id(3)].sort(),
+    ]);
     expect(notifications()).toHaveLength(2);
 
     // Opted in again: revived as PENDING and claimed under the next generation.
@@ -495,6 +504,22 @@ describe('sweep', () => {
     const tokens = ec2Mock.commandCalls(DescribeInstancesCommand).map((call) => call.args[0].input.NextToken);
     expect(tokens).toEqual([undefined, '1000', '2000']);
     expect((await store.listFleet()).length).toBe(2345);
+  });
+
+  it('vanished, and EC2 cannot be asked why: still ORPHANED, as vanished', async () => {
+    addInstances(2);
+    await runSweep(deps({ bundle: NO_INVENTORY }));
+    world.delete(id(1));
+    ec2Mock.on(DescribeInstancesCommand).callsFake(async (input: DescribeInstancesCommandInput) => {
+      if (input.Filters?.some((f) => f.Name === 'instance-id'))
+        throw Object.assign(new Error('Request limit exceeded.'), { name: 'RequestLimitExceeded' });
+      return describeWorld(input);
+    });
+
+    const summary = await runSweep(deps({ bundle: NO_INVENTORY }));
+
+    expect(summary).toMatchObject({ orphaned: 1, errors: 0 });
+    expect(await store.getInstance(id(1))).toMatchObject({ status: 'ORPHANED', reason: 'vanished' });
   });
 
   it('new instances are claimed before re-provisions; a failing instance does not stop the others', async () => {
