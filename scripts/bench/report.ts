@@ -2,6 +2,7 @@
 // DESIGN §8 budgets checked against the measured figures. Pure: bench.ts decides where it goes.
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
+import { formatTable as table } from '../local/progress.js';
 import type { LocalStackSpec } from '../local/template.js';
 import type { SweepFigures } from './sweep.js';
 import { ENSURE_KEY, EXPECTED_PLAYBOOKS, type WorkloadFigures } from './workload.js';
@@ -222,21 +223,6 @@ function formatStatuses(statuses: Readonly<Record<string, number>>): string {
   return Object.entries(statuses)
     .map(([status, count]) => `${count} ${status}`)
     .join(', ');
-}
-
-function pad(text: string, width: number): string {
-  const length = [...text].length;
-  return length >= width ? text : text + ' '.repeat(width - length);
-}
-
-function table(headers: readonly string[], rows: readonly (readonly string[])[]): string {
-  const widths = headers.map((h, i) => Math.max([...h].length, ...rows.map((r) => [...(r[i] ?? '')].length)));
-  const line = (cells: readonly string[]) =>
-    cells
-      .map((c, i) => pad(c, widths[i] ?? 0))
-      .join('  ')
-      .trimEnd();
-  return [line(headers), line(widths.map((w) => '─'.repeat(w))), ...rows.map(line)].join('\n');
 }
 
 export function formatReport(report: BenchReport): string {

@@ -49,6 +49,34 @@ export interface CallCounter {
   errors: number;
 }
 
+/** Per-key call counters (`Service.Operation`), shared by the local endpoint and the DynamoDB proxy. */
+export class CallCounters {
+  private byKey = new Map<string, CallCounter>();
+
+  /** The live counter of `key`, created at zero. */
+  of(key: string): CallCounter {
+    let counter = this.byKey.get(key);
+    if (!counter) {
+      counter = { calls: 0, throttled: 0, errors: 0 };
+      this.byKey.set(key, counter);
+    }
+    return counter;
+  }
+
+  /** A copy of every counter. */
+  snapshot(): Record<string, CallCounter> {
+    return Object.fromEntries([...this.byKey].map(([key, counter]) => [key, { ...counter }]));
+  }
+
+  entries(): IterableIterator<[string, CallCounter]> {
+    return this.byKey.entries();
+  }
+
+  reset(): void {
+    this.byKey = new Map();
+  }
+}
+
 /** Fraction (0–1) of calls to throttle, keyed by service (`SSM`) or operation (`SSM.SendCommand`). */
 export type ThrottleConfig = Readonly<Record<string, number>>;
 
@@ -154,16 +182,7 @@ export async function startAwsServer(options: AwsServerOptions): Promise<AwsServ
   for (const emulator of options.emulators) byService.set(emulator.service, emulator);
   let throttle: ThrottleConfig = options.throttle ?? {};
   const rng: Rng = createRng(options.seed ?? 42);
-  let counters = new Map<string, CallCounter>();
-
-  const count = (key: string): CallCounter => {
-    let c = counters.get(key);
-    if (!c) {
-      c = { calls: 0, throttled: 0, errors: 0 };
-      counters.set(key, c);
-    }
-    return c;
-  };
+  const counters = new CallCounters();
 
   const webhooks: WebhookCall[] = [];
 
@@ -190,7 +209,7 @@ export async function startAwsServer(options: AwsServerOptions): Promise<AwsServ
       );
     }
     const key = `${route.service}.${route.operation}`;
-    const counter = count(key);
+    const counter = counters.of(key);
     counter.calls++;
     const protocol = PROTOCOL_OF[route.service];
     const fraction = throttle[key] ?? throttle[route.service] ?? 0;
@@ -271,19 +290,17 @@ export async function startAwsServer(options: AwsServerOptions): Promise<AwsServ
     endpoint,
     port,
     webhooks,
-    counters: () => Object.fromEntries([...counters].map(([k, v]) => [k, { ...v }])),
+    counters: () => counters.snapshot(),
     totalCalls: ({ services, excludeThrottled = false } = {}) => {
       let total = 0;
-      for (const [key, c] of counters) {
+      for (const [key, c] of counters.entries()) {
         const service = key.split('.')[0] as ServiceName;
         if (services && !services.includes(service)) continue;
         total += excludeThrottled ? c.calls - c.throttled : c.calls;
       }
       return total;
     },
-    resetCounters: () => {
-      counters = new Map();
-    },
+    resetCounters: () => counters.reset(),
     setThrottle: (config) => {
       throttle = config;
     },

@@ -10,7 +10,7 @@ import {
   type IncomingMessage,
   type ServerResponse,
 } from 'node:http';
-import type { CallCounter, ThrottleConfig } from './aws-server.js';
+import { type CallCounter, CallCounters, type ThrottleConfig } from './aws-server.js';
 import { createRng } from './rng.js';
 
 export interface DynamoDbProxyOptions {
@@ -75,15 +75,7 @@ export async function startDynamoDbProxy(options: DynamoDbProxyOptions): Promise
   const agent = new Agent({ keepAlive: true, maxSockets: 64 });
   const rng = createRng(options.seed ?? 99);
   let throttle: ThrottleConfig = options.throttle ?? {};
-  let counters = new Map<string, CallCounter>();
-  const count = (key: string): CallCounter => {
-    let c = counters.get(key);
-    if (!c) {
-      c = { calls: 0, throttled: 0, errors: 0 };
-      counters.set(key, c);
-    }
-    return c;
-  };
+  const counters = new CallCounters();
 
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const chunks: Buffer[] = [];
@@ -93,7 +85,7 @@ export async function startDynamoDbProxy(options: DynamoDbProxyOptions): Promise
       const amzTarget = String(req.headers['x-amz-target'] ?? '');
       const operation = amzTarget.split('.')[1] ?? 'Unknown';
       const key = `DynamoDB.${operation}`;
-      const counter = count(key);
+      const counter = counters.of(key);
       counter.calls++;
       const fraction = throttle[key] ?? throttle.DynamoDB ?? 0;
       if (rng.chance(fraction)) {
@@ -158,10 +150,8 @@ export async function startDynamoDbProxy(options: DynamoDbProxyOptions): Promise
   const port = typeof address === 'object' && address ? address.port : 0;
   return {
     endpoint: `http://127.0.0.1:${port}`,
-    counters: () => Object.fromEntries([...counters].map(([k, v]) => [k, { ...v }])),
-    resetCounters: () => {
-      counters = new Map();
-    },
+    counters: () => counters.snapshot(),
+    resetCounters: () => counters.reset(),
     setThrottle: (config) => {
       throttle = config;
     },

@@ -9,6 +9,7 @@ import { assertAnsible } from '../../scripts/local/ssm-agent.js';
 import { type LocalStack, startLocalStack } from '../../scripts/local/stack.js';
 import { repoRoot } from '../helpers/paths.js';
 import { runProcess } from '../helpers/run-process.js';
+import { FUNCTION_ROLES } from './support.js';
 
 const WEB = 'i-0e2e00000000000b1';
 
@@ -45,18 +46,7 @@ describe('local stack from cdk.out', () => {
     // Assess
     expect(stack.assembly.dir).toBe(join(repoRoot, 'cdk.out'));
     const roles = stack.spec.functions.map((f) => f.serviceName).sort();
-    expect(roles).toEqual(
-      [
-        'callback',
-        'check-command',
-        'event-detector',
-        'match',
-        'notifier',
-        'record',
-        'run-command',
-        'sweep',
-      ].sort(),
-    );
+    expect(roles).toEqual([...FUNCTION_ROLES]);
     for (const f of stack.spec.functions) {
       expect(relative(stack.assembly.dir, f.assetDir).startsWith('asset.')).toBe(true);
     }

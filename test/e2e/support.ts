@@ -11,6 +11,18 @@ import { assertAnsible } from '../../scripts/local/ssm-agent.js';
 import type { LocalStack } from '../../scripts/local/stack.js';
 
 export const OPT_IN = { 'autoprov:enabled': 'true' } as const;
+
+/** The stack's functions by role (POWERTOOLS_SERVICE_NAME), sorted. */
+export const FUNCTION_ROLES = [
+  'callback',
+  'check-command',
+  'event-detector',
+  'match',
+  'notifier',
+  'record',
+  'run-command',
+  'sweep',
+] as const;
 export const APPLY_DOCUMENT = 'AWS-ApplyAnsiblePlaybooks';
 
 /**
