@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { DescribeInstancesCommand, type EC2Client, type Instance } from '@aws-sdk/client-ec2';
-import { isOptedIn } from '../../functions/core/facts.js';
+import { ec2Tags, isOptedIn } from '../../functions/core/facts.js';
 import { explainMatch, matchRules, type RuleExplanation } from '../../functions/core/matcher.js';
 import { LIVE_EC2_STATES, type Observation, observeSources } from '../../functions/core/reconcile.js';
 import { RulesValidationError } from '../../functions/core/rules.js';
@@ -266,13 +266,7 @@ table is reachable, hosts whose last success applied other rules or playbooks ar
     const rulesPath = rulesPathFrom(args, context.cwd);
     const bundle = loadRules(rulesPath);
     const { instances, source } = await readInstances(context, bundle, fleetFile);
-    const notOptedIn = instances.filter(
-      (instance) =>
-        !isOptedIn(
-          Object.fromEntries((instance.Tags ?? []).map((tag) => [tag.Key ?? '', tag.Value ?? ''])),
-          bundle.config,
-        ),
-    ).length;
+    const notOptedIn = instances.filter((instance) => !isOptedIn(ec2Tags(instance), bundle.config)).length;
     const { observations, ec2, inventory } = observeSources(instances, bundle);
     const { known, note } = await readRecords(context);
     const hosts = planHosts(bundle, observations, known);

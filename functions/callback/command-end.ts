@@ -158,6 +158,14 @@ export function failureCauseOf(end: CommandEnd, logUrl: string): string {
  * which also clears the active command) and a PLAYBOOK_SUCCEEDED/FAILED history event. The
  * ensure-Ansible step has no playbook slot: only its history event is written.
  */
+/** A refused write: refused at the same generation = another copy of this status event recorded it first. */
+function refusal(
+  refused: { message: string; currentGeneration?: number },
+  generation: number,
+): { ok: false; message: string; alreadyRecorded: boolean } {
+  return { ok: false, message: refused.message, alreadyRecorded: refused.currentGeneration === generation };
+}
+
 export async function recordCommandEnd(
   record: InstanceRecord,
   active: ActiveCommand,
@@ -189,21 +197,10 @@ export async function recordCommandEnd(
       now,
       { activeCommandId: end.commandId },
     );
-    // Same generation refused = another copy of this status event recorded it first.
-    if (!written.ok)
-      return {
-        ok: false,
-        message: written.message,
-        alreadyRecorded: written.currentGeneration === generation,
-      };
+    if (!written.ok) return refusal(written, generation);
   } else {
     const cleared = await deps.store.clearActiveCommand(instanceId, generation, end.commandId, now);
-    if (!cleared.ok)
-      return {
-        ok: false,
-        message: cleared.message,
-        alreadyRecorded: cleared.currentGeneration === generation,
-      };
+    if (!cleared.ok) return refusal(cleared, generation);
   }
   const succeeded = end.status === 'Success';
   await deps.store.appendHistory({

@@ -27,6 +27,16 @@ export function parseGroupsTag(value: string | undefined): string[] {
     .map((g) => g.replace(/[^A-Za-z0-9_]/g, '_'));
 }
 
+/**
+ * An EC2 instance's tags as a record. fromEntries defines own properties, so even a tag named
+ * `__proto__` is just a tag (an assignment loop would set the prototype instead).
+ */
+export function ec2Tags(instance: Pick<Ec2InstanceShape, 'Tags'>): Record<string, string> {
+  return Object.fromEntries(
+    (instance.Tags ?? []).flatMap((tag) => (tag.Key === undefined ? [] : [[tag.Key, tag.Value ?? '']])),
+  );
+}
+
 export function factsFromEc2(instance: Ec2InstanceShape, config: RulesConfig): HostFacts {
   const instanceId = instance.InstanceId;
   if (!instanceId) {
@@ -34,10 +44,7 @@ export function factsFromEc2(instance: Ec2InstanceShape, config: RulesConfig): H
       'EC2 instance description has no InstanceId; pass the Instance objects from DescribeInstances Reservations[].Instances[]',
     );
   }
-  // fromEntries defines own properties, so even a tag named `__proto__` is just a tag.
-  const tags: Record<string, string> = Object.fromEntries(
-    (instance.Tags ?? []).flatMap((tag) => (tag.Key === undefined ? [] : [[tag.Key, tag.Value ?? '']])),
-  );
+  const tags = ec2Tags(instance);
   const vars: Record<string, string> = {};
   for (const [key, value] of Object.entries(tags)) vars[tagVarName(key)] = value;
   const ec2: Record<string, string | undefined> = {

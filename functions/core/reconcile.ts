@@ -3,7 +3,7 @@
 // a plan comes out; the sweep and the event detector execute it. Both build their observations with
 // `observeEc2` / `observeInventoryHost` so a detection and a sweep of the same unchanged instance
 // always agree on its facts hash (otherwise they would overwrite each other on every run).
-import { factsFromEc2, factsFromInventoryHost, isHeld, isOptedIn, mergeFacts } from './facts.js';
+import { ec2Tags, factsFromEc2, factsFromInventoryHost, isHeld, isOptedIn, mergeFacts } from './facts.js';
 import { factsHash, fingerprint } from './fingerprint.js';
 import { matchRules } from './matcher.js';
 import { isTerminal } from './status.js';
@@ -143,7 +143,7 @@ export function observeSources(
   for (const instance of instances) {
     const id = instance.InstanceId;
     // Same test as the event detector: a sweep must not adopt what a detection would ignore.
-    if (!id || byId.has(id) || !isOptedIn(tagsOf(instance), bundle.config)) continue;
+    if (!id || byId.has(id) || !isOptedIn(ec2Tags(instance), bundle.config)) continue;
     byId.set(id, observeEc2(instance, bundle, hosts.get(id)));
   }
   const ec2 = byId.size;
@@ -163,12 +163,6 @@ function observe(facts: HostFacts, bundle: RulesBundle): Observation {
     hasPlaybooks: match.playbooks.length > 0,
     runnable: facts.state === undefined || facts.state === 'running',
   };
-}
-
-function tagsOf(instance: Ec2InstanceShape): Record<string, string> {
-  const tags: Record<string, string> = {};
-  for (const tag of instance.Tags ?? []) if (tag.Key !== undefined) tags[tag.Key] = tag.Value ?? '';
-  return tags;
 }
 
 /** The decision for one instance; `observed` and/or `known` is present. */

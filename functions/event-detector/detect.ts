@@ -11,7 +11,7 @@
 //   unless a static inventory still lists the instance (then it is managed as an inventory host).
 // - stopped / stopping → a STOPPED history event on a known record.
 import { DescribeInstancesCommand, type EC2Client } from '@aws-sdk/client-ec2';
-import { isOptedIn } from '../core/facts.js';
+import { ec2Tags, isOptedIn } from '../core/facts.js';
 import {
   decideInstance,
   type Observation,
@@ -159,7 +159,7 @@ async function detect(
 /** Exactly what the sweep observes for this instance, or undefined when nothing manages it. */
 function observe(instance: Ec2InstanceShape, bundle: RulesBundle): Observation | undefined {
   const host = bundle.inventoryHosts.find((candidate) => candidate.instanceId === instance.InstanceId);
-  const tags = Object.fromEntries((instance.Tags ?? []).map((tag) => [tag.Key ?? '', tag.Value ?? '']));
+  const tags = ec2Tags(instance);
   if (isOptedIn(tags, bundle.config)) return observeEc2(instance, bundle, host);
   // No opt-in tag but listed in an inventory: the sweep manages it as an inventory host, so do we.
   return host ? observeInventoryHost(host, bundle) : undefined;

@@ -3,7 +3,7 @@
 // nothing. New hosts are claimed before anything else; work runs with bounded concurrency, and one
 // instance's failure is counted and logged while the rest carry on.
 import type { EC2Client } from '@aws-sdk/client-ec2';
-import { isOptedIn } from '../core/facts.js';
+import { ec2Tags, isOptedIn } from '../core/facts.js';
 import {
   type InstancePlan,
   type KnownInstance,
@@ -177,13 +177,15 @@ async function explainVanished(
   deps: SweepDeps,
 ): Promise<InstancePlan[]> {
   const sources = new Map(fleet.map((entry) => [entry.instanceId, entry.source]));
-  const ids = plans
-    .filter((item) => item.category === 'vanished' && sources.get(item.instanceId) === 'ec2')
-    .map((item) => item.instanceId);
-  if (ids.length === 0) return [...plans];
+  const ids = new Set(
+    plans
+      .filter((item) => item.category === 'vanished' && sources.get(item.instanceId) === 'ec2')
+      .map((item) => item.instanceId),
+  );
+  if (ids.size === 0) return [...plans];
   let found: Map<string, Ec2InstanceShape>;
   try {
-    found = await describeByIds(deps.ec2, ids);
+    found = await describeByIds(deps.ec2, [...ids]);
   } catch (error) {
     deps.logger.warn('Could not ask EC2 why instances vanished; recording them as vanished', { error });
     return [...plans];
@@ -192,11 +194,12 @@ async function explainVanished(
     const instance = found.get(instanceId);
     const state = instance?.State?.Name;
     if (!instance || state === 'terminated' || state === 'shutting-down') return ORPHAN_REASONS.terminated;
-    const tags = Object.fromEntries((instance.Tags ?? []).map((tag) => [tag.Key ?? '', tag.Value ?? '']));
-    return isOptedIn(tags, deps.bundle.config) ? ORPHAN_REASONS.vanished : ORPHAN_REASONS.optedOut;
+    return isOptedIn(ec2Tags(instance), deps.bundle.config)
+      ? ORPHAN_REASONS.vanished
+      : ORPHAN_REASONS.optedOut;
   };
   return plans.map((item) =>
-    ids.includes(item.instanceId) && item.action.kind === 'orphan'
+    ids.has(item.instanceId) && item.action.kind === 'orphan'
       ? { ...item, action: { ...item.action, reason: reasonOf(item.instanceId) } }
       : item,
   );

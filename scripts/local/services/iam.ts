@@ -103,7 +103,7 @@ function covers(
   statement: PolicyStatement,
   action: string,
   resource: string,
-  tags: Readonly<Record<string, string>> = {},
+  tags: Readonly<Record<string, string>>,
 ): boolean {
   return (
     list(statement.Action).some((a) => wildcardMatch(a.toLowerCase(), action.toLowerCase())) &&
@@ -135,6 +135,24 @@ function conditionHolds(
     default:
       return false;
   }
+}
+
+/**
+ * Identity-policy evaluation of one request on one resource: an explicit Deny wins, else some Allow must
+ * cover it. Undefined when allowed, else AWS's AccessDenied message for `caller`.
+ */
+function evaluate(
+  caller: string,
+  statements: readonly PolicyStatement[],
+  action: string,
+  resource: AuthorizedResource,
+): string | undefined {
+  const applies = (effect: 'Allow' | 'Deny') =>
+    statements.some((s) => s.Effect === effect && covers(s, action, resource.arn, resource.tags));
+  const denied = `User: ${caller} is not authorized to perform: ${action} on resource: ${resource.arn}`;
+  if (applies('Deny')) return `${denied} with an explicit deny in an identity-based policy`;
+  if (!applies('Allow')) return `${denied} because no identity-based policy allows the ${action} action`;
+  return undefined;
 }
 
 export class IamEmulator implements ServiceEmulator {
@@ -192,16 +210,8 @@ export class IamEmulator implements ServiceEmulator {
     if (!principal) return undefined;
     const caller = `arn:aws:sts::${this.account}:assumed-role/${principal.role}/${accessKeyId}`;
     for (const resource of resources) {
-      const applies = (effect: 'Allow' | 'Deny') =>
-        principal.statements.some(
-          (s) => s.Effect === effect && covers(s, action, resource.arn, resource.tags),
-        );
-      if (applies('Deny')) {
-        return `User: ${caller} is not authorized to perform: ${action} on resource: ${resource.arn} with an explicit deny in an identity-based policy`;
-      }
-      if (!applies('Allow')) {
-        return `User: ${caller} is not authorized to perform: ${action} on resource: ${resource.arn} because no identity-based policy allows the ${action} action`;
-      }
+      const denied = evaluate(caller, principal.statements, action, resource);
+      if (denied !== undefined) return denied;
     }
     return undefined;
   }
@@ -213,11 +223,7 @@ export class IamEmulator implements ServiceEmulator {
     if (!role) return `no instance profile ${profileName}`;
     const statements = role.policyArns.flatMap((arn) => this.policies.get(arn)?.Statement ?? []);
     const assumed = `arn:aws:sts::${this.account}:assumed-role/${role.name}/i-local`;
-    if (statements.some((s) => s.Effect === 'Deny' && covers(s, action, resource))) {
-      return `User: ${assumed} is not authorized to perform: ${action} on resource: "${resource}" with an explicit deny in an identity-based policy`;
-    }
-    if (statements.some((s) => s.Effect === 'Allow' && covers(s, action, resource))) return undefined;
-    return `User: ${assumed} is not authorized to perform: ${action} on resource: "${resource}" because no identity-based policy allows the ${action} action`;
+    return evaluate(assumed, statements, action, { arn: resource, tags: {} });
   }
 
   handle(operation: string, request: AwsRequest): AwsResponse {
