@@ -6,7 +6,7 @@
 import { matchesEventPattern } from './event-pattern.js';
 import { createRng, type Rng } from './rng.js';
 
-/** The EventBridge envelope, as in /work/shared/fixtures/events. */
+/** The EventBridge envelope, as in test/fixtures/events. */
 export interface BusEvent {
   readonly version: string;
   readonly id: string;

@@ -1,7 +1,7 @@
 // SSM Command documents known to the local SSM emulator: their parameter schemas (validated on
 // SendCommand the way SSM does: unknown names, required values, allowedValues, allowedPattern) and the
 // local implementation the agent runs. AWS-ApplyAnsiblePlaybooks' schema is a copy of
-// /work/shared/fixtures/ssm/AWS-ApplyAnsiblePlaybooks.parameters.json (ssm:GetDocument, late 2025).
+// ssm-documents/AWS-ApplyAnsiblePlaybooks.parameters.json, as ssm:GetDocument returns it (late 2025).
 import { readFileSync } from 'node:fs';
 
 export interface ParameterSchema {

@@ -10,7 +10,7 @@ import {
   parseInventory,
 } from '../../functions/core/inventory.js';
 import type { InventoryHost } from '../../functions/core/types.js';
-import { sharedFixture } from '../helpers/paths.js';
+import { fixture } from '../helpers/paths.js';
 
 /** The error parseInventory throws, for asserting its fields. */
 function inventoryError(text: string, file: string): InventoryError {
@@ -29,7 +29,7 @@ const ID1 = 'mi-0a1b2c3d4e5f60711';
 const ID2 = 'mi-0a1b2c3d4e5f60712';
 const ID3 = 'mi-0a1b2c3d4e5f60713';
 
-describe('shared fixtures', () => {
+describe('inventory fixtures', () => {
   const expected = [
     {
       name: 'mi-0a1b2c3d4e5f60718',
@@ -64,7 +64,7 @@ describe('shared fixtures', () => {
 
   it('parses onprem.ini into hosts, ancestor groups and merged vars', () => {
     // Prepare
-    const file = sharedFixture('inventories', 'onprem.ini');
+    const file = fixture('inventories', 'onprem.ini');
 
     // Act
     const hosts = loadInventoryFile(file);
@@ -75,11 +75,11 @@ describe('shared fixtures', () => {
   });
 
   it('parses onprem.yml to exactly the same fleet as onprem.ini', () => {
-    const ini = loadInventoryFile(sharedFixture('inventories', 'onprem.ini'));
-    const yaml = loadInventoryFile(sharedFixture('inventories', 'onprem.yml'));
+    const ini = loadInventoryFile(fixture('inventories', 'onprem.ini'));
+    const yaml = loadInventoryFile(fixture('inventories', 'onprem.yml'));
 
     expect(withoutSource(yaml)).toEqual(withoutSource(ini));
-    expect(yaml[0]?.inventory).toBe(sharedFixture('inventories', 'onprem.yml'));
+    expect(yaml[0]?.inventory).toBe(fixture('inventories', 'onprem.yml'));
   });
 });
 

@@ -17,12 +17,12 @@ import {
   whyReserved,
 } from '../../functions/core/ssm-parameters.js';
 import type { PlannedPlaybook } from '../../functions/core/types.js';
-import { sharedFixture } from '../helpers/paths.js';
+import { applyAnsibleSchemaPath } from '../helpers/paths.js';
 
 // ---------------------------------------------------------------------------------------------
 // The document's parameter schema, as AWS returns it. Patterns are compiled from the fixture, never copied.
 
-const fixturePath = sharedFixture('ssm', 'AWS-ApplyAnsiblePlaybooks.parameters.json');
+const fixturePath = applyAnsibleSchemaPath;
 
 interface ParameterSchema {
   readonly type: string;

@@ -19,10 +19,10 @@ import type { DebugLogger } from '../../functions/shared/logger.js';
 import type { ActiveCommand } from '../../functions/shared/state-store-api.js';
 import { createTestTable } from '../helpers/ddb.js';
 import { FakeStateStore } from '../helpers/fake-store.js';
-import { sharedFixture } from '../helpers/paths.js';
+import { fixture as fixturePath } from '../helpers/paths.js';
 
 const fixture = JSON.parse(
-  readFileSync(sharedFixture('events', 'ssm-command-invocation-status.json'), 'utf8'),
+  readFileSync(fixturePath('events', 'ssm-command-invocation-status.json'), 'utf8'),
 ) as {
   detail: { 'command-id': string; 'instance-id': string; status: string };
 };

@@ -21,7 +21,7 @@ import type { DetectionOutcome } from '../../functions/event-detector/detect.js'
 import { logger } from '../../functions/shared/logger.js';
 import type { StateStore } from '../../functions/shared/state-store.js';
 import { type CommandCounter, countCommands, createTestTable } from '../helpers/ddb.js';
-import { sharedFixture } from '../helpers/paths.js';
+import { fixture as fixturePath } from '../helpers/paths.js';
 
 const OPT_IN = 'autoprov:enabled';
 const HOLD = 'autoprov:hold';
@@ -64,7 +64,7 @@ const bundle: RulesBundle = {
 };
 
 function fixture(name: string): Record<string, unknown> {
-  return JSON.parse(readFileSync(sharedFixture('events', name), 'utf8')) as Record<string, unknown>;
+  return JSON.parse(readFileSync(fixturePath('events', name), 'utf8')) as Record<string, unknown>;
 }
 const RUNNING_FIXTURE = fixture('ec2-state-running.json');
 const TERMINATED_FIXTURE = fixture('ec2-state-terminated.json');

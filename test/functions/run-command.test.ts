@@ -12,7 +12,7 @@ import type { DebugLogger } from '../../functions/shared/logger.js';
 import type { RunCommandInput } from '../../functions/shared/workflow-contract.js';
 import { createTestTable } from '../helpers/ddb.js';
 import { FakeStateStore } from '../helpers/fake-store.js';
-import { sharedFixture } from '../helpers/paths.js';
+import { applyAnsibleSchemaPath } from '../helpers/paths.js';
 
 const INSTANCE = 'i-0123456789abcdef0';
 const NOW = new Date('2025-01-02T03:04:05.000Z');
@@ -106,9 +106,9 @@ interface ParameterSchema {
   readonly allowedValues?: readonly string[];
   readonly allowedPattern?: string;
 }
-const documentSchema = JSON.parse(
-  readFileSync(sharedFixture('ssm', 'AWS-ApplyAnsiblePlaybooks.parameters.json'), 'utf8'),
-) as { parameters: Record<string, ParameterSchema> };
+const documentSchema = JSON.parse(readFileSync(applyAnsibleSchemaPath, 'utf8')) as {
+  parameters: Record<string, ParameterSchema>;
+};
 
 /** Every parameter is one the document declares, and each value passes its allowedValues / allowedPattern. */
 function expectValidForDocument(parameters: Record<string, string[]> | undefined): void {

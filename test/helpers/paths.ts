@@ -1,4 +1,5 @@
-// Where tests find the repository and the fixtures shared between the lead and the helpers.
+// Where tests find the repository and its fixtures. Everything a test reads is inside the repository
+// (test/fixtures/README.md says where each sample comes from).
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -9,22 +10,21 @@ export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '
 /** The shipped playbooks/ folder. */
 export const playbooksDir = join(repoRoot, 'playbooks');
 
-/** `<repoRoot>/../shared`: design notes and fixtures that live beside the repository. */
-export const sharedDir = resolve(repoRoot, '..', 'shared');
+/** `test/fixtures`. */
+export const fixturesDir = join(repoRoot, 'test', 'fixtures');
 
-if (!existsSync(join(sharedDir, 'fixtures'))) {
-  throw new Error(
-    `Shared fixtures not found at ${join(sharedDir, 'fixtures')}: tests expect the "shared" folder (fixtures/events, fixtures/inventories, fixtures/ssm) next to the repository at ${sharedDir}. Check it out or copy it there.`,
-  );
-}
+/** The local SSM's copy of the AWS-ApplyAnsiblePlaybooks parameter schema (ssm:GetDocument). */
+export const applyAnsibleSchemaPath = join(
+  repoRoot,
+  'scripts',
+  'local',
+  'ssm-documents',
+  'AWS-ApplyAnsiblePlaybooks.parameters.json',
+);
 
-/** `<sharedDir>/fixtures`. */
-export const sharedFixtures = join(sharedDir, 'fixtures');
-
-/** Path of one shared fixture, e.g. `sharedFixture('inventories', 'onprem.ini')`; throws if it does not exist. */
-export function sharedFixture(...segments: string[]): string {
-  const path = join(sharedFixtures, ...segments);
-  if (!existsSync(path))
-    throw new Error(`Shared fixture ${path} does not exist (looked under ${sharedFixtures}).`);
+/** Path of one fixture, e.g. `fixture('inventories', 'onprem.ini')`; throws if it does not exist. */
+export function fixture(...segments: string[]): string {
+  const path = join(fixturesDir, ...segments);
+  if (!existsSync(path)) throw new Error(`Fixture ${path} does not exist (looked under ${fixturesDir}).`);
   return path;
 }

@@ -7,7 +7,7 @@ import { synthTemplate } from '../../infra/synth.js';
 import { matchesEventPattern } from '../helpers/event-pattern.js';
 import { functionOf, resolved, resources, type Template } from './template-helpers.js';
 
-const FIXTURES = path.resolve(import.meta.dirname, '../../../shared/fixtures/events');
+const FIXTURES = path.resolve(import.meta.dirname, '../fixtures/events');
 const fixture = (name: string): Record<string, unknown> =>
   JSON.parse(fs.readFileSync(path.join(FIXTURES, name), 'utf8')) as Record<string, unknown>;
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { matchesEventPattern, UnsupportedPatternError } from '../../scripts/local/event-pattern.js';
 
-// Copies of /work/shared/fixtures/events/{ec2-state-running,tag-change-ec2-instance}.json.
+// Copies of test/fixtures/events/{ec2-state-running,tag-change-ec2-instance}.json.
 const running = {
   version: '0',
   id: '7bf73129-1428-4cd3-a780-95db273d1602',

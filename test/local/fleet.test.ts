@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { type BusEvent, EventBus } from '../../scripts/local/event-bus.js';
 import { Fleet, FleetFileError, parseFleetFile, playFleetFile } from '../../scripts/local/fleet.js';
 
-// Key sets of /work/shared/fixtures/events/*.json: generated events must have exactly these.
+// Key sets of test/fixtures/events/*.json: generated events must have exactly these.
 const ENVELOPE_KEYS = [
   'account',
   'detail',

@@ -27,7 +27,7 @@ import {
 import { SsmDocuments } from '../../scripts/local/ssm-documents.js';
 
 const credentials = { accessKeyId: 'test', secretAccessKey: 'test' };
-// Detail keys of /work/shared/fixtures/events/ssm-command-invocation-status.json.
+// Detail keys of test/fixtures/events/ssm-command-invocation-status.json.
 const INVOCATION_DETAIL_KEYS = [
   'command-id',
   'document-name',
