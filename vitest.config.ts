@@ -1,12 +1,55 @@
+// Three tiers, each its own vitest project and npm script (README "Development"):
+//   unit         Node only: pure core, handlers with mocked clients or the in-memory store, CDK assertions,
+//                the local emulators' own logic. CI runs it with Java and Ansible removed from PATH.
+//   integration  DynamoDB Local (a Java runtime): the state store and the handlers on a real table.
+//   e2e          the local stack and real ansible-playbook / ansible-inventory.
+// A test file belongs to exactly one tier: unit is every test file the other two do not claim.
 import { defineConfig } from 'vitest/config';
+
+/** Files that need DynamoDB Local (test/global-setup.ts starts one for the tier). */
+export const INTEGRATION_TESTS = [
+  'test/functions/**/*.test.ts',
+  'test/shared/**/*.test.ts',
+  'test/cli/{doctor,history,plan,retry,status}.test.ts',
+];
+
+/** Files that need the local stack or real Ansible. */
+export const E2E_TESTS = [
+  'test/e2e/**/*.test.ts',
+  'test/playbooks/**/*.test.ts',
+  'test/docs/**/*.test.ts',
+  'test/**/*.ansible.test.ts',
+  'test/local/ssm.test.ts',
+  'test/cli/validate.test.ts',
+];
 
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
     setupFiles: ['test/setup.ts'],
-    globalSetup: ['test/global-setup.ts'],
     testTimeout: 60_000,
     hookTimeout: 120_000,
     pool: 'forks',
+    projects: [
+      {
+        extends: true,
+        test: {
+          name: 'unit',
+          include: ['test/**/*.test.ts'],
+          exclude: [...INTEGRATION_TESTS, ...E2E_TESTS],
+        },
+      },
+      {
+        extends: true,
+        test: {
+          name: 'integration',
+          include: INTEGRATION_TESTS,
+          globalSetup: ['test/global-setup.ts'],
+        },
+      },
+      {
+        extends: true,
+        test: { name: 'e2e', include: E2E_TESTS },
+      },
+    ],
   },
 });

@@ -88,7 +88,7 @@ process.on('disconnect', () => process.exit(0));
 process.on('message', async (message) => {
   if (message?.type !== 'invoke') return;
   current = message.id;
-  const deadline = message.deadline;
+  let deadline = Date.now() + message.timeoutMs;
   const context = {
     functionName: process.env.AWS_LAMBDA_FUNCTION_NAME,
     functionVersion: process.env.AWS_LAMBDA_FUNCTION_VERSION,
@@ -110,6 +110,9 @@ process.on('message', async (message) => {
   };
   try {
     const handler = await handlerPromise;
+    // Init is over: the invocation's timeout starts now (the host starts its timer on this message).
+    deadline = Date.now() + message.timeoutMs;
+    send({ type: 'started', id: message.id });
     const result = handler(message.event, context, (error, value) =>
       error ? reply(false, error) : reply(true, value),
     );

@@ -55,7 +55,13 @@ export class UnknownFunctionError extends Error {
 
 interface Environment {
   readonly child: ChildProcess;
-  busy?: { id: string; resolve: (outcome: InvokeOutcome) => void; timer: NodeJS.Timeout };
+  busy?: {
+    id: string;
+    resolve: (outcome: InvokeOutcome) => void;
+    /** The Init watchdog until the worker says `started`, then the invocation's timeout. */
+    timer: NodeJS.Timeout;
+    startTimer: (seconds?: number) => NodeJS.Timeout;
+  };
   dead: boolean;
 }
 
@@ -63,6 +69,9 @@ interface Waiting {
   readonly payload: unknown;
   readonly resolve: (outcome: InvokeOutcome) => void;
 }
+
+/** Lambda's limit on the Init phase (lambda-runtime-environment.html). */
+const INIT_LIMIT_SECONDS = 10;
 
 const WORKER = fileURLToPath(new URL('./function-host-worker.cjs', import.meta.url));
 
@@ -143,7 +152,13 @@ class FunctionPool {
     child.on(
       'message',
       (message: { type?: string; id?: string; ok?: boolean; payload?: unknown; error?: unknown }) => {
-        if (message.type !== 'result' || !environment.busy || environment.busy.id !== message.id) return;
+        if (!environment.busy || environment.busy.id !== message.id) return;
+        if (message.type === 'started') {
+          clearTimeout(environment.busy.timer);
+          environment.busy.timer = environment.busy.startTimer();
+          return;
+        }
+        if (message.type !== 'result') return;
         const { resolve, timer } = environment.busy;
         clearTimeout(timer);
         environment.busy = undefined;
@@ -180,29 +195,40 @@ class FunctionPool {
   private run(environment: Environment, job: Waiting): void {
     const id = randomUUID();
     const timeoutSeconds = this.spec.timeoutSeconds ?? 3;
-    const timer = setTimeout(() => {
-      if (environment.busy?.id !== id) return;
-      environment.busy = undefined;
-      this.stats.timeouts++;
-      this.stats.errors++;
-      // Lambda resets the environment after a timeout.
-      environment.dead = true;
-      environment.child.kill('SIGKILL');
-      job.resolve({
-        functionError: 'Unhandled',
-        payload: {
-          errorType: 'Sandbox.Timedout',
-          errorMessage: `RequestId: ${id} Error: Task timed out after ${timeoutSeconds.toFixed(2)} seconds`,
-        },
-      });
-    }, timeoutSeconds * 1000);
-    environment.busy = { id, resolve: job.resolve, timer };
+    // The timeout counts from the start of the Invoke phase, not the environment's Init (module load):
+    // "Lambda execution environment lifecycle" — Init has its own 10 s limit, then the function timeout
+    // applies to the invocation (https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtime-environment.html).
+    // The worker says `started` once the handler is loaded; a loaded machine's slow cold start is not a timeout.
+    const startTimer = (seconds = timeoutSeconds) =>
+      setTimeout(() => {
+        if (environment.busy?.id !== id) return;
+        environment.busy = undefined;
+        this.stats.timeouts++;
+        this.stats.errors++;
+        // Lambda resets the environment after a timeout.
+        environment.dead = true;
+        environment.child.kill('SIGKILL');
+        job.resolve({
+          functionError: 'Unhandled',
+          payload: {
+            errorType: 'Sandbox.Timedout',
+            errorMessage: `RequestId: ${id} Error: Task timed out after ${timeoutSeconds.toFixed(2)} seconds`,
+          },
+        });
+      }, seconds * 1000);
+    // Until the handler is loaded: Init's own 10 s limit, then the invocation's timeout.
+    environment.busy = {
+      id,
+      resolve: job.resolve,
+      startTimer,
+      timer: startTimer(INIT_LIMIT_SECONDS + timeoutSeconds),
+    };
     environment.child.send({
       type: 'invoke',
       id,
       requestId: id,
       event: job.payload,
-      deadline: Date.now() + timeoutSeconds * 1000,
+      timeoutMs: timeoutSeconds * 1000,
       invokedFunctionArn: this.arn,
     });
   }

@@ -1,23 +1,17 @@
-// The SSM parameter encoder is a security boundary (DESIGN §3): these tests check every parameter
-// against the document's own schema, prove by property that nothing a shell could interpret ever
-// leaves the encoder, and run the document's command line through real shells and real Ansible.
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { isSafeKey, isSafeValue, MAX_VALUE_LENGTH } from '../../functions/core/extra-vars.js';
 import {
-  type ApplyPlaybooksInput,
-  buildApplyPlaybooksParameters,
   decodeB64Var,
   InvalidSsmParameterError,
   type VarAdjustment,
   whyReserved,
 } from '../../functions/core/ssm-parameters.js';
-import type { PlannedPlaybook } from '../../functions/core/types.js';
 import { applyAnsibleSchemaPath } from '../helpers/paths.js';
+import { BUNDLE_URL, build, playbook, requireTool, runDocumentLine } from '../helpers/ssm-document.js';
 
 // ---------------------------------------------------------------------------------------------
 // The document's parameter schema, as AWS returns it. Patterns are compiled from the fixture, never copied.
@@ -58,31 +52,6 @@ function expectValidForDocument(parameters: Record<string, string[]>): void {
 }
 
 // ---------------------------------------------------------------------------------------------
-
-const BUNDLE_URL = 'https://autoprov-bundle-123456789012.s3.eu-west-1.amazonaws.com/bundles/abc123.zip';
-
-function playbook(overrides: Partial<PlannedPlaybook> = {}): PlannedPlaybook {
-  return {
-    file: 'nginx.yml',
-    extraVars: {},
-    timeoutSeconds: 900,
-    maxAttempts: 3,
-    backoffSeconds: 60,
-    check: false,
-    rule: 'web',
-    ...overrides,
-  };
-}
-
-function build(overrides: Partial<ApplyPlaybooksInput> = {}) {
-  return buildApplyPlaybooksParameters({
-    bundleUrl: BUNDLE_URL,
-    playbook: playbook(),
-    hostVars: {},
-    installDependencies: false,
-    ...overrides,
-  });
-}
 
 function extraVariables(result: { parameters: Record<string, string[]> }): string {
   return result.parameters.ExtraVariables?.[0] as string;
@@ -495,37 +464,6 @@ describe('ExtraVariables properties', () => {
 const workDir = mkdtempSync(path.join(tmpdir(), 'autoprov-ssm-params-'));
 afterAll(() => rmSync(workDir, { recursive: true, force: true }));
 
-function requireTool(command: string, install: string): void {
-  const probe = spawnSync(command, ['--version'], { encoding: 'utf8' });
-  if (probe.error) throw new Error(`${command} is required by this test but was not found: ${install}`);
-}
-
-// A stand-in ansible-playbook that prints its arguments one per line, so a test sees exactly what
-// the shell made of the text (a file on PATH, since dash allows no `-` in function names).
-const fakeBin = path.join(workDir, 'fake-bin');
-mkdirSync(fakeBin);
-writeFileSync(path.join(fakeBin, 'ansible-playbook'), `#!/bin/sh\nprintf '%s\\n' "$@"\n`, { mode: 0o755 });
-
-/**
- * The document's line `ansible-playbook -i "localhost," -c local -e "{{ExtraVariables}}" "{{Verbose}}"
- * "{{PlaybookFile}}"`, with the parameters substituted as text, in a script run by `shell`.
- */
-function runDocumentLine(
-  shell: string,
-  parameters: Record<string, string[]>,
-  options: { fake: boolean; cwd: string },
-) {
-  const line =
-    `ansible-playbook -i "localhost," -c local -e "${parameters.ExtraVariables?.[0]}" ` +
-    `"${parameters.Verbose?.[0]}" "${parameters.PlaybookFile?.[0]}"`;
-  const script = path.join(options.cwd, `_script-${shell}.sh`);
-  writeFileSync(script, `${line}\n`);
-  // A bare environment: nothing in it for an expansion to pick up. Ansible needs a home and a UTF-8 locale.
-  const PATH = options.fake ? `${fakeBin}:${process.env.PATH}` : process.env.PATH;
-  const env = { PATH, HOME: options.cwd, LC_ALL: 'C.UTF-8' };
-  return spawnSync(shell, [script], { cwd: options.cwd, encoding: 'utf8', env });
-}
-
 describe('the document command line in a real shell', () => {
   it.each(['bash', 'sh'])('%s passes ExtraVariables through byte for byte, with no expansion', (shell) => {
     requireTool(shell, `install ${shell} (Debian/Ubuntu: sudo apt-get install -y bash dash)`);
@@ -544,45 +482,5 @@ describe('the document command line in a real shell', () => {
       }),
       { numRuns: 100 },
     );
-  });
-
-  it('real ansible-playbook receives the exact values, the encoded ones through b64decode', () => {
-    requireTool('ansible-playbook', 'install Ansible (Debian/Ubuntu: sudo apt-get install -y ansible-core)');
-    const values: Record<string, string> = {
-      subst: '$(touch pwned)',
-      backtick: '`touch pwned`',
-      quotes: `he said "it's" \\ fine`,
-      seps: 'a;b|c&d<e>f (g) {h} [i] ~ ! # * ?',
-      unicode: 'naïve ☃ 😀 中文',
-      lines: 'one\ntwo\tthree',
-      plain: 'release-1.2_3,4/5@6%7+8=9',
-    };
-    const names = Object.keys(values).sort();
-    const out = path.join(workDir, 'out');
-    const { parameters, adjustments } = build({
-      hostVars: { ...values, names: names.join(','), out },
-      playbook: playbook({ file: 'decode.yml' }),
-    });
-    expect(adjustments.map((a) => [a.key, a.action])).toEqual(
-      names.filter((name) => name !== 'plain').map((name) => [name, 'encoded']),
-    );
-    writeFileSync(
-      path.join(workDir, 'decode.yml'),
-      [
-        '- hosts: all',
-        '  gather_facts: false',
-        '  tasks:',
-        '    - ansible.builtin.file: { path: "{{ out }}", state: directory }',
-        '    - ansible.builtin.copy:',
-        '        dest: "{{ out }}/{{ item }}"',
-        "        content: \"{{ lookup('vars', item ~ '_b64', default='') | b64decode if item != 'plain' else plain }}\"",
-        '      loop: "{{ names.split(\',\') }}"',
-        '',
-      ].join('\n'),
-    );
-    const run = runDocumentLine('bash', parameters, { fake: false, cwd: workDir });
-    expect(run.status, `${run.stdout}\n${run.stderr}`).toBe(0);
-    for (const name of names) expect(readFileSync(path.join(out, name), 'utf8'), name).toBe(values[name]);
-    expect(existsSync(path.join(workDir, 'pwned'))).toBe(false);
   });
 });

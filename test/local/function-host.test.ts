@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
@@ -25,6 +25,12 @@ export const handler = async (event: Record<string, unknown>, context: { functio
   if (event.fail) throw new PlaybookFailed(String(event.fail));
   if (event.crash) process.exit(3);
   if (event.sleepMs) await new Promise((r) => setTimeout(r, Number(event.sleepMs)));
+  if (event.holdUntil) {
+    // Says it started, then holds its execution environment until the test creates the release file.
+    const fs = await import('node:fs');
+    fs.writeFileSync(\`\${event.holdUntil}.started.\${process.pid}.\${calls}\`, '');
+    while (!fs.existsSync(String(event.holdUntil))) await new Promise((r) => setTimeout(r, 10));
+  }
   const secret = event.secretId
     ? (await secrets.send(new GetSecretValueCommand({ SecretId: String(event.secretId) }))).SecretString
     : undefined;
@@ -109,6 +115,7 @@ describe('FunctionHost', () => {
           timeoutSeconds: 1,
           concurrency: 2,
         },
+        { name: 'pool', assetDir, handler: 'index.handler', timeoutSeconds: 600, concurrency: 2 },
         { name: 'misnamed', assetDir, handler: 'index.nope' },
       ],
       endpointEnv: server.endpointEnv(),
@@ -208,12 +215,18 @@ describe('FunctionHost', () => {
   });
 
   it('runs at most `concurrency` invocations of a function at once, queueing the rest', async () => {
-    const results = (await Promise.all([1, 2, 3, 4].map(() => invoke('notifier', { sleepMs: 300 })))).map(
-      (o) => o.payload as Result,
-    );
+    // Event-driven, not timed: each invocation holds its environment until the test releases them all.
+    const release = join(dir, 'release-concurrency');
+    const started = () => readdirSync(dir).filter((f) => f.startsWith('release-concurrency.started.'));
+    const all = Promise.all([1, 2, 3, 4].map(() => invoke('pool', { holdUntil: release })));
+    while (started().length < 2) await new Promise((r) => setTimeout(r, 10));
+    // Both environments are busy: the other two invocations stay queued (given time to misbehave).
+    await new Promise((r) => setTimeout(r, 200));
+    expect(started()).toHaveLength(2);
+    writeFileSync(release, '');
+    const results = (await all).map((o) => o.payload as Result);
+    expect(started()).toHaveLength(4);
     expect(new Set(results.map((r) => r.pid)).size).toBe(2);
-    const overlap = (t: number) => results.filter((r) => r.startedAt <= t && t < r.endedAt).length;
-    expect(Math.max(...results.map((r) => overlap(r.startedAt)))).toBe(2);
   });
 
   it('serves Lambda Invoke (RequestResponse and Event) from the real SDK through the local server', async () => {
