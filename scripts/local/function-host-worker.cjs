@@ -8,6 +8,22 @@ const fs = require('node:fs');
 const { pathToFileURL } = require('node:url');
 
 const taskRoot = process.env.LAMBDA_TASK_ROOT || process.cwd();
+
+// The functions' clock: the wall clock plus an offset the host sends with each invocation, so a test can
+// move time forward (a lease expiring, a run falling due) instead of waiting for it. Installed before the
+// handler loads; `new Date(x)` and Date.parse are untouched.
+let clockOffsetMs = 0;
+const WallDate = Date;
+class LocalDate extends WallDate {
+  constructor(...args) {
+    if (args.length === 0) super(WallDate.now() + clockOffsetMs);
+    else super(...args);
+  }
+  static now() {
+    return WallDate.now() + clockOffsetMs;
+  }
+}
+globalThis.Date = LocalDate;
 const handlerSpec = process.env._HANDLER || 'index.handler';
 
 function errorPayload(error, fallbackType) {
@@ -88,6 +104,7 @@ process.on('disconnect', () => process.exit(0));
 process.on('message', async (message) => {
   if (message?.type !== 'invoke') return;
   current = message.id;
+  clockOffsetMs = Number(message.clockOffsetMs) || 0;
   let deadline = Date.now() + message.timeoutMs;
   const context = {
     functionName: process.env.AWS_LAMBDA_FUNCTION_NAME,

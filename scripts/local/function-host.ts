@@ -40,6 +40,11 @@ export interface FunctionHostOptions {
   readonly logDir?: string;
   /** Receives each line a function logs. */
   readonly onLog?: (functionName: string, line: string) => void;
+  /**
+   * How far the functions' clock is ahead of the wall clock (ms), read at each invocation: a test moves
+   * time forward (leases, "due" instants) instead of waiting for it. Default 0.
+   */
+  readonly clockOffsetMs?: () => number;
 }
 
 export interface FunctionStats {
@@ -87,6 +92,7 @@ class FunctionPool {
     private readonly concurrency: number,
     private readonly arn: string,
     private readonly log: (line: string) => void,
+    private readonly clockOffsetMs: () => number,
   ) {}
 
   invoke(payload: unknown): Promise<InvokeOutcome> {
@@ -229,6 +235,7 @@ class FunctionPool {
       requestId: id,
       event: job.payload,
       timeoutMs: timeoutSeconds * 1000,
+      clockOffsetMs: this.clockOffsetMs(),
       invokedFunctionArn: this.arn,
     });
   }
@@ -257,7 +264,14 @@ export class FunctionHost implements FunctionInvoker {
       const arn = `arn:aws:lambda:${region}:${account}:function:${spec.name}`;
       this.pools.set(
         spec.name,
-        new FunctionPool(spec, env, spec.concurrency ?? options.defaultConcurrency ?? 2, arn, log),
+        new FunctionPool(
+          spec,
+          env,
+          spec.concurrency ?? options.defaultConcurrency ?? 2,
+          arn,
+          log,
+          options.clockOffsetMs ?? (() => 0),
+        ),
       );
     }
   }

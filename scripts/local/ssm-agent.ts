@@ -512,6 +512,11 @@ export function applyAnsiblePlaybooksDocument(now: () => number = Date.now): Doc
 export interface SimulatedPlaybooksOptions {
   /** How long a simulated run takes. Default 0. */
   readonly durationMs?: number;
+  /**
+   * Holds a run (after its download) until the returned promise settles: a test decides when a command
+   * ends instead of racing a duration against the machine's speed. Undefined: no hold.
+   */
+  readonly hold?: (context: DocumentRunContext) => Promise<void> | undefined;
   /** Decides the exit code (and extra output) of a run whose playbook exists; default success (0). */
   readonly outcome?: (context: DocumentRunContext) => { exitCode: number; stdout?: string; stderr?: string };
 }
@@ -543,6 +548,8 @@ export function simulatedApplyAnsiblePlaybooksDocument(
         endedAt: now(),
       });
       if (options.durationMs) await new Promise((r) => setTimeout(r, options.durationMs));
+      const held = options.hold?.(context);
+      if (held) await held;
       const files = new Set<string>();
       for (const name of readdirSync(context.workDir).filter((f) => f.toLowerCase().endsWith('.zip'))) {
         for (const entry of Object.keys(unzipSync(readFileSync(join(context.workDir, name)))))

@@ -244,6 +244,11 @@ export interface LocalStack {
   waitForIdle(options?: { timeoutMs?: number; includeScenario?: boolean }): Promise<void>;
   /** Invokes the sweep now (synchronously) and returns its summary. */
   sweepNow(): Promise<unknown>;
+  /**
+   * Moves the functions' clock forward (leases expire, runs fall due) without waiting: tests control
+   * time instead of depending on how fast the machine is. The emulators keep the wall clock.
+   */
+  advanceClock(seconds: number): void;
   /** Shuts everything down: executions, commands (ansible), functions, servers, DynamoDB Local. */
   stop(options?: { removeStateDir?: boolean }): Promise<void>;
 }
@@ -435,6 +440,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     });
 
     let host: FunctionHost | undefined;
+    let clockOffsetMs = 0;
     const invoker = {
       has: (name: string) => host?.has(name) ?? false,
       invoke: (name: string, payload: unknown) => {
@@ -484,6 +490,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
 
     progress(`Starting ${spec.functions.length} functions from ${assembly.dir}…`);
     host = new FunctionHost({
+      clockOffsetMs: () => clockOffsetMs,
       functions: spec.functions.map((f) => ({
         name: f.name,
         assetDir: f.assetDir,
@@ -718,6 +725,10 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
           }
           if (reasons.length > 0) await sleep(100);
         }
+      },
+      advanceClock: (seconds: number) => {
+        if (!(seconds >= 0)) throw new Error(`advanceClock: seconds must be ≥ 0, got ${seconds}`);
+        clockOffsetMs += seconds * 1000;
       },
       sweepNow: async () => {
         if (!sweeper) throw new Error('The template has no sweep schedule: nothing to invoke.');

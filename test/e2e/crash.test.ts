@@ -1,7 +1,8 @@
 // End to end (issue 5, scenario 5): an execution stopped while its playbook runs (a crashed run) holds the
 // instance until its lease expires; then the sweep reclaims it (generation 2) and provisions it. The old
 // run's late writes — its command's completion, a late Record or Run-command step — are refused by the
-// generation fence. Simulated Ansible with a fixed run time, short leases (LEASE_SECONDS).
+// generation fence. Simulated Ansible; the test decides when the aborted run's command ends (a hold) and
+// when its lease expires (the functions' clock), so nothing depends on how fast the machine is.
 import { SFNClient, StopExecutionCommand } from '@aws-sdk/client-sfn';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { HistoryEvent, InstanceRecord } from '../../functions/shared/state-store-api.js';
@@ -20,14 +21,11 @@ import {
   ofType,
   optedIn,
   rulesFile,
-  sleep,
   stateDir,
   waitFor,
 } from './support.js';
 
 const CRASH = ec2Id(5, 1);
-const LEASE_SECONDS = 6;
-const PLAYBOOK_MS = 7_000;
 
 describe('scenario 5: a run aborted mid-playbook is reclaimed after its lease; its late writes are fenced off', () => {
   let stack: LocalStack;
@@ -50,12 +48,23 @@ describe('scenario 5: a run aborted mid-playbook is reclaimed after its lease; i
   beforeAll(async () => {
     assertTools({ ansible: false });
     const dir = stateDir('crash');
+    // The first playbook run (generation 1's baseline.yml) is held until the test lets it end.
+    let releaseOldCommand = () => {};
+    const oldCommandHeld = new Promise<void>((resolve) => {
+      releaseOldCommand = resolve;
+    });
+    let holding = false;
     stack = await startLocalStack({
       stateDir: dir,
       rules: rulesFile(dir, 'sweep', FIXED_RULES),
-      simulatedAnsible: { durationMs: PLAYBOOK_MS },
+      simulatedAnsible: {
+        hold: () => {
+          if (holding) return undefined;
+          holding = true;
+          return oldCommandHeld;
+        },
+      },
       sweepSchedule: false,
-      functionEnv: { LEASE_SECONDS: String(LEASE_SECONDS) },
       fleet: { instances: [optedIn(CRASH, 'crash-1')] },
     });
     // The crash: StopExecution while baseline.yml runs on the host.
@@ -74,10 +83,20 @@ describe('scenario 5: a run aborted mid-playbook is reclaimed after its lease; i
     sfn.destroy();
     // Within the lease the sweep leaves the instance alone, dead execution or not.
     early = (await stack.sweepNow()) as Record<string, unknown>;
+    // The lease runs out: the functions' clock moves past it (no waiting).
     const lease = Date.parse((await stack.store.getInstance(CRASH))?.leaseExpiresAt ?? '');
-    await sleep(Math.max(0, lease - Date.now()) + 100);
+    stack.advanceClock(Math.ceil((lease - Date.now()) / 1000) + 1);
     reclaim = (await stack.sweepNow()) as Record<string, unknown>;
     reclaimedAt = Date.now();
+    await waitFor('generation 2 to succeed', async () => {
+      const current = await stack.store.getInstance(CRASH);
+      return current?.generation === 2 && current.status === 'SUCCESS' ? current : undefined;
+    });
+    // Only now does the aborted run's command end: after the reclaim, whatever the machine's speed.
+    releaseOldCommand();
+    await waitFor("the aborted run's command to end", () =>
+      oldCommand.status === 'InProgress' ? undefined : oldCommand.status,
+    );
     await stack.waitForIdle({ timeoutMs: 120_000 });
     // The aborted run's own steps, arriving late: its Record step, and a retry that would send a command.
     sendCommandsBeforeLateWrites = stack.commands().length;
