@@ -116,7 +116,7 @@ type RunWrite =
     };
 
 /** What a failed conditional write returned (ALL_OLD), read straight from the wire format. */
-interface OldState {
+export interface OldState {
   readonly status?: Status;
   readonly generation?: number;
   readonly held?: boolean;
@@ -957,7 +957,8 @@ function claimEligibility(reprovision: boolean): { expression: string; values: I
   return { expression: clauses.join(' OR '), values };
 }
 
-function claimLoss(
+/** The typed loss of a claim, explained from the record as it was (exported for the in-memory test store). */
+export function claimLoss(
   instanceId: string,
   old: OldState,
   attempt: { reason: ClaimReason; expected: number; now: Date },

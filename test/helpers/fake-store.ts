@@ -1,11 +1,15 @@
 // An in-memory StateStoreApi for unit tests. It honours the same fences and conditions as the
-// DynamoDB store (generation, task token, RUNNING-only outcome, once-only notification, claim
-// eligibility from core/status.ts), so a helper tested against it behaves the same against the
-// real table. Records are deep-copied in and out: a test cannot mutate the store by accident.
+// DynamoDB store (generation, task token, active command, RUNNING-only outcome, once-only
+// notification, claim eligibility from core/status.ts), so a helper tested against it behaves the same
+// against the real table. test/shared/state-store.contract.test.ts holds both to one contract, and
+// the rules they share (re-provision reasons, claim losses) are imported from the store, not copied.
+// Records are deep-copied in and out: a test cannot mutate the store by accident.
 import { factsHash } from '../../functions/core/fingerprint.js';
-import { canClaim, isTerminal } from '../../functions/core/status.js';
+import { ORPHAN_REASONS } from '../../functions/core/reconcile.js';
+import { assertTransition, canClaim, canTransition, isTerminal } from '../../functions/core/status.js';
 import type { HostFacts, PlannedPlaybook, Status } from '../../functions/core/types.js';
 import { InvalidInputError } from '../../functions/shared/errors.js';
+import { claimLoss, REPROVISION_REASONS } from '../../functions/shared/state-store.js';
 import type {
   ActiveCommand,
   ClaimReason,
@@ -17,11 +21,10 @@ import type {
   PlaybookRecord,
   StateStoreApi,
 } from '../../functions/shared/state-store-api.js';
+import { FLEET_INDEX } from '../../functions/shared/table-schema.js';
 import { executionNameOf } from '../../functions/shared/workflow-contract.js';
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
-
-const REPROVISION_REASONS: ReadonlySet<ClaimReason> = new Set(['fingerprint-changed', 'operator-retry']);
 
 function copy<T>(value: T): T {
   return structuredClone(value);
@@ -29,9 +32,20 @@ function copy<T>(value: T): T {
 
 export class FakeStateStore implements StateStoreApi {
   private readonly records = new Map<string, Mutable<InstanceRecord>>();
+  /** The status index's sort key (lease expiry or last change), kept beside the record like the store's `dueAt`. */
+  private readonly dueAt = new Map<string, string>();
+  private readonly accountId: string | undefined;
+  private readonly region: string | undefined;
+  /** Every event in the order it was appended (listHistory returns them oldest first, like the store). */
   readonly history: HistoryEvent[] = [];
   /** Every write method called, in order: lets a test assert what was (not) written. */
   readonly calls: string[] = [];
+
+  /** `accountId` and `region` are stamped on records created by upsertDetection, like StateStoreOptions. */
+  constructor(options: { accountId?: string; region?: string } = {}) {
+    this.accountId = options.accountId;
+    this.region = options.region;
+  }
 
   /** Put a record as is (test setup). Missing timestamps default to the epoch. */
   seed(record: Partial<InstanceRecord> & Pick<InstanceRecord, 'instanceId' | 'facts'>): InstanceRecord {
@@ -46,6 +60,7 @@ export class FakeStateStore implements StateStoreApi {
       ...copy(record),
     };
     this.records.set(full.instanceId, full);
+    this.dueAt.set(full.instanceId, full.leaseExpiresAt ?? full.updatedAt);
     return copy(full);
   }
 
@@ -67,7 +82,7 @@ export class FakeStateStore implements StateStoreApi {
     const hash = factsHash(facts);
     const existing = this.records.get(facts.instanceId);
     const now = options.now.toISOString();
-    const detected = (reason: string, generation: number) =>
+    const detected = (reason: string, generation: number, details: Record<string, unknown>) =>
       this.history.push({
         instanceId: facts.instanceId,
         type: 'DETECTED',
@@ -75,20 +90,27 @@ export class FakeStateStore implements StateStoreApi {
         actor: options.actor,
         generation,
         reason,
+        ...(Object.keys(details).length > 0 ? { details } : {}),
       });
     if (!existing) {
       const record = this.seed({
         instanceId: facts.instanceId,
         facts,
         held: options.held,
+        ...(this.accountId ? { accountId: this.accountId } : {}),
+        ...(this.region ? { region: this.region } : {}),
         createdAt: now,
         updatedAt: now,
       });
-      detected('new', 0);
+      detected('new', 0, { source: facts.source, held: options.held });
       return { record, written: true, created: true };
     }
     // Like the store: an orphan comes back as PENDING on re-detection, unless it was terminated.
-    const revive = existing.status === 'ORPHANED' && existing.reason !== 'terminated';
+    const revive =
+      existing.status === 'ORPHANED' &&
+      existing.reason !== ORPHAN_REASONS.terminated &&
+      canTransition('ORPHANED', 'PENDING');
+    const previousReason = existing.reason;
     const changes = [
       existing.factsHash !== hash ? 'facts' : undefined,
       existing.held !== options.held ? 'held' : undefined,
@@ -106,8 +128,13 @@ export class FakeStateStore implements StateStoreApi {
       existing.status = 'PENDING';
       delete existing.reason;
       delete existing.leaseExpiresAt;
+      this.dueAt.set(facts.instanceId, now);
     }
-    detected(revive ? 're-detected' : `${changes.join('+')}-changed`, existing.generation);
+    detected(
+      revive ? 're-detected' : `${changes.join('+')}-changed`,
+      existing.generation,
+      revive && previousReason !== undefined ? { previousReason } : {},
+    );
     return { record: copy(existing), written: true, created: false };
   }
 
@@ -123,25 +150,27 @@ export class FakeStateStore implements StateStoreApi {
   ): Promise<ClaimResult> {
     this.calls.push('claim');
     const record = this.records.get(instanceId);
-    if (!record) return { won: false, reason: 'missing', message: `${instanceId} has no record` };
-    const lost = (reason: 'not-eligible' | 'held' | 'orphaned', message: string): ClaimResult => ({
-      won: false,
-      reason,
-      currentStatus: record.status,
-      currentGeneration: record.generation,
-      message,
-    });
-    if (record.status === 'ORPHANED') return lost('orphaned', `${instanceId} is ORPHANED`);
-    if (record.held && options.reason !== 'operator-retry') return lost('held', `${instanceId} is held`);
-    if (options.expectedGeneration !== undefined && options.expectedGeneration !== record.generation) {
-      return lost('not-eligible', `already claimed by g${record.generation}`);
-    }
-    const leaseExpired = !record.leaseExpiresAt || Date.parse(record.leaseExpiresAt) <= options.now.getTime();
-    if (!canClaim(record.status, { leaseExpired, reprovision: REPROVISION_REASONS.has(options.reason) })) {
-      return lost('not-eligible', `${instanceId} is ${record.status} g${record.generation}`);
+    const expected = options.expectedGeneration ?? record?.generation ?? 0;
+    const attempt = { reason: options.reason, expected, now: options.now };
+    if (!record) return claimLoss(instanceId, {}, attempt);
+    // The store's condition: the generation the caller saw, not held (unless an operator retries),
+    // and eligible by core/status.ts (leases compared as ISO strings, as DynamoDB does).
+    const now = options.now.toISOString();
+    const leaseExpired = record.leaseExpiresAt === undefined || record.leaseExpiresAt <= now;
+    const eligible =
+      record.generation === expected &&
+      (!record.held || options.reason === 'operator-retry') &&
+      canClaim(record.status, { leaseExpired, reprovision: REPROVISION_REASONS.has(options.reason) });
+    if (!eligible) {
+      const { status, generation, held, leaseExpiresAt } = record;
+      return claimLoss(
+        instanceId,
+        { status, generation, held, ...(leaseExpiresAt ? { leaseExpiresAt } : {}) },
+        attempt,
+      );
     }
     const generation = record.generation + 1;
-    const executionName = `${instanceId}-g${generation}`;
+    const executionName = executionNameOf(instanceId, generation);
     const leaseExpiresAt = new Date(options.now.getTime() + options.leaseSeconds * 1000).toISOString();
     Object.assign(record, {
       status: 'RUNNING',
@@ -150,9 +179,12 @@ export class FakeStateStore implements StateStoreApi {
       leaseExpiresAt,
       updatedAt: options.now.toISOString(),
     });
-    // A new generation starts from a clean slate: nothing of the previous run is waited on.
+    this.dueAt.set(instanceId, leaseExpiresAt);
+    // A new generation starts from a clean slate: nothing of the previous run is waited on or shown
+    // (the store keeps the previous RUN item but hides it until this generation records its match).
     delete record.activeCommand;
     delete record.playbooks;
+    delete record.matchedRules;
     delete record.reason;
     this.history.push({
       instanceId,
@@ -217,6 +249,7 @@ export class FakeStateStore implements StateStoreApi {
   ): Promise<FencedResult> {
     return this.fenced('extendLease', instanceId, generation, now, (record) => {
       record.leaseExpiresAt = new Date(now.getTime() + leaseSeconds * 1000).toISOString();
+      this.dueAt.set(instanceId, record.leaseExpiresAt);
     });
   }
 
@@ -299,6 +332,7 @@ export class FakeStateStore implements StateStoreApi {
     index: number,
     result: PlaybookRecord,
     now: Date,
+    options: { activeCommandId?: string } = {},
   ): Promise<FencedResult> {
     if (!Number.isInteger(index) || index < 0) {
       throw new InvalidInputError(
@@ -316,10 +350,16 @@ export class FakeStateStore implements StateStoreApi {
         record.playbooks = playbooks;
         delete record.activeCommand;
       },
-      (record) =>
-        index < (record.playbooks?.length ?? 0)
+      (record) => {
+        // Like the store: only the copy of the status event that finds its own command active records it.
+        const { activeCommandId } = options;
+        if (activeCommandId !== undefined && record.activeCommand?.commandId !== activeCommandId) {
+          return `command ${activeCommandId} is no longer the active command (already recorded)`;
+        }
+        return index < (record.playbooks?.length ?? 0)
           ? undefined
-          : `no planned playbook at index ${index} (the plan has ${record.playbooks?.length ?? 0})`,
+          : `no planned playbook at index ${index} (the plan has ${record.playbooks?.length ?? 0})`;
+      },
     );
   }
 
@@ -331,9 +371,10 @@ export class FakeStateStore implements StateStoreApi {
   ): Promise<FencedResult> {
     if (!isTerminal(outcome.status)) {
       throw new InvalidInputError(
-        `recordOutcome(${instanceId} g${generation}): ${outcome.status} is not a run outcome`,
+        `recordOutcome(${instanceId} g${generation}): ${outcome.status} is not a run outcome; use one of SUCCESS, PARTIAL, FAILED, SKIPPED.`,
       );
     }
+    assertTransition('RUNNING', outcome.status);
     return this.fenced('recordOutcome', instanceId, generation, now, (record) => {
       record.status = outcome.status;
       if (outcome.reason === undefined) delete record.reason;
@@ -345,6 +386,7 @@ export class FakeStateStore implements StateStoreApi {
       delete record.leaseExpiresAt;
       delete record.activeCommand;
       record.lastRunAt = now.toISOString();
+      this.dueAt.set(instanceId, record.lastRunAt);
     });
   }
 
@@ -356,9 +398,10 @@ export class FakeStateStore implements StateStoreApi {
   ): Promise<{ changed: boolean; generation?: number }> {
     this.calls.push('markOrphaned');
     const record = this.records.get(instanceId);
-    if (!record || record.status === 'ORPHANED') return { changed: false };
+    if (!record || !canTransition(record.status, 'ORPHANED')) return { changed: false };
     Object.assign(record, { status: 'ORPHANED', reason, updatedAt: now.toISOString() });
     delete record.leaseExpiresAt;
+    this.dueAt.set(instanceId, now.toISOString());
     const at = now.toISOString();
     this.history.push({ instanceId, type: 'ORPHANED', at, actor, generation: record.generation, reason });
     return { changed: true, generation: record.generation };
@@ -380,35 +423,43 @@ export class FakeStateStore implements StateStoreApi {
   }
 
   async listHistory(instanceId: string, options?: { limit?: number }): Promise<HistoryEvent[]> {
-    const events = this.history.filter((event) => event.instanceId === instanceId);
+    // The store's sort key is `EVT#<at>#<seq>`: by time, then in the order written (a stable sort).
+    const events = this.history
+      .filter((event) => event.instanceId === instanceId)
+      .sort((a, b) => byKey(a.at, b.at));
     return copy(options?.limit === undefined ? events : events.slice(0, options.limit));
   }
 
+  /** Like the status index: one status, by `dueAt` (lease expiry while RUNNING, else the last move). */
   async listByStatus(status: Status, options?: { dueBefore?: Date }): Promise<InstanceRecord[]> {
     const dueBefore = options?.dueBefore?.toISOString();
+    const due = (record: InstanceRecord) => this.dueAt.get(record.instanceId) ?? '';
     return [...this.records.values()]
       .filter((record) => record.status === status)
-      .filter((record) => dueBefore === undefined || (record.leaseExpiresAt ?? '') <= dueBefore)
+      .filter((record) => dueBefore === undefined || due(record) <= dueBefore)
+      .sort((a, b) => byKey(due(a), due(b)) || byKey(a.instanceId, b.instanceId))
       .map(copy);
   }
 
+  /** Like the fleet index: every record, by instance id, projected to FLEET_INDEX's attributes. */
   async listFleet(): Promise<FleetEntry[]> {
     return [...this.records.values()]
-      .sort((a, b) => a.instanceId.localeCompare(b.instanceId))
-      .map((record) => ({
-        instanceId: record.instanceId,
-        status: record.status,
-        source: record.source,
-        generation: record.generation,
-        factsHash: record.factsHash,
-        held: record.held,
-        leaseExpiresAt: record.leaseExpiresAt,
-        executionName: record.executionName,
-        lastSuccessFingerprint: record.lastSuccessFingerprint,
-      }));
+      .sort((a, b) => byKey(a.instanceId, b.instanceId))
+      .map((record) => {
+        const entry: Record<string, unknown> = { instanceId: record.instanceId };
+        for (const name of FLEET_INDEX.projectedAttributes) {
+          if (record[name] !== undefined) entry[name] = record[name];
+        }
+        return entry as unknown as FleetEntry;
+      });
   }
 
   async listAll(): Promise<InstanceRecord[]> {
     return [...this.records.values()].sort((a, b) => a.instanceId.localeCompare(b.instanceId)).map(copy);
   }
+}
+
+/** DynamoDB's order of string keys (code units, not the locale's collation). */
+function byKey(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }
