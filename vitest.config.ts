@@ -48,7 +48,9 @@ export default defineConfig({
       },
       {
         extends: true,
-        test: { name: 'e2e', include: E2E_TESTS },
+        // Real ansible-playbook runs take seconds each, more on a loaded machine: generous safety nets only,
+        // never what a test's outcome depends on (the tests control time through the local stack's clock).
+        test: { name: 'e2e', include: E2E_TESTS, testTimeout: 300_000, hookTimeout: 600_000 },
       },
     ],
   },

@@ -186,6 +186,29 @@ export class TaskTokenBroker {
   }
 
   /**
+   * Times out now every task waiting on a token that `which` selects, exactly as its TimeoutSeconds would
+   * (States.Timeout; a late SendTaskSuccess then gets TaskTimedOut): a test decides when a lost callback is
+   * noticed instead of racing a scaled timeout against the machine's speed. Returns how many it timed out.
+   */
+  expireWaiting(which: (task: { executionArn: string; stateName: string }) => boolean): number {
+    let expired = 0;
+    for (const pending of this.tokens.values()) {
+      if (
+        pending.state !== 'waiting' ||
+        !which({ executionArn: pending.executionArn, stateName: pending.stateName ?? '' })
+      )
+        continue;
+      pending.state = 'closed';
+      if (pending.timer) clearTimeout(pending.timer);
+      pending.settle?.reject(
+        new TaskError('States.Timeout', `Task ${pending.stateName} timed out waiting for its task token`),
+      );
+      expired++;
+    }
+    return expired;
+  }
+
+  /**
    * StopExecution (or the end of the execution): every token of the execution stops being valid, and a
    * task still waiting on one is released with an error, so its timers end with it (the library's own task
    * timeout would otherwise keep the process alive for up to the task's TimeoutSeconds).

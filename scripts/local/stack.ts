@@ -249,6 +249,8 @@ export interface LocalStack {
    * time instead of depending on how fast the machine is. The emulators keep the wall clock.
    */
   advanceClock(seconds: number): void;
+  /** The functions' clock now (ms since the epoch): the wall clock plus what advanceClock added. */
+  clockNow(): number;
   /** Shuts everything down: executions, commands (ansible), functions, servers, DynamoDB Local. */
   stop(options?: { removeStateDir?: boolean }): Promise<void>;
 }
@@ -730,6 +732,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         if (!(seconds >= 0)) throw new Error(`advanceClock: seconds must be ≥ 0, got ${seconds}`);
         clockOffsetMs += seconds * 1000;
       },
+      clockNow: () => Date.now() + clockOffsetMs,
       sweepNow: async () => {
         if (!sweeper) throw new Error('The template has no sweep schedule: nothing to invoke.');
         sweeping++;

@@ -9,6 +9,7 @@ import { isTerminal } from '../../functions/core/status.js';
 import type { InstanceRecord } from '../../functions/shared/state-store-api.js';
 import type { BusEvent } from '../../scripts/local/event-bus.js';
 import type { InstanceSpec } from '../../scripts/local/fleet.js';
+import { TERMINAL_STATUSES } from '../../scripts/local/services/ssm.js';
 import { type LocalStack, startLocalStack } from '../../scripts/local/stack.js';
 import {
   APPLY_DOCUMENT,
@@ -129,7 +130,6 @@ describe('scenario 3: every event delivered 1–3 times, in random order', () =>
 describe('scenario 4: an instance whose events are all lost', () => {
   const SEEN = ec2Id(4, 1);
   const LOST = ec2Id(4, 2);
-  const TASK_TIMEOUT_SCALE = 0.003;
   /** Every event that names the lost instance: its EC2 state and tag events, and its SSM command status events. */
   const aboutLost = (event: BusEvent) => JSON.stringify(event).includes(LOST);
   let stack: LocalStack;
@@ -149,8 +149,7 @@ describe('scenario 4: an instance whose events are all lost', () => {
       rules: rulesFile(dir, 'sweep', FIXED_RULES),
       simulatedAnsible: true,
       sweepSchedule: false,
-      // A lost status event is noticed when the callback wait times out (2,100 s × scale for a playbook).
-      taskTimeoutScale: TASK_TIMEOUT_SCALE,
+      // Real task timeouts (35 min for a playbook): the test times out the lost instance's waits itself.
       eventFaults: { dropIf: aboutLost },
       fleet: { instances: [optedIn(SEEN, 'seen-1'), optedIn(LOST, 'lost-1')] },
     });
@@ -162,8 +161,26 @@ describe('scenario 4: an instance whose events are all lost', () => {
       lostExecutions: executionsOf(stack, LOST).length,
     };
     sweep = (await stack.sweepNow()) as Record<string, unknown>;
+    await timeOutWaitsForLostEvents();
     await stack.waitForIdle({ timeoutMs: 120_000 });
   }, 300_000);
+
+  /**
+   * What the callback wait's TimeoutSeconds does in AWS, decided by the test instead of a scaled timer:
+   * whenever every command sent to the lost instance has ended (its status event will never come), the
+   * task waiting for it times out. Runs until the lost instance's execution ends.
+   */
+  async function timeOutWaitsForLostEvents(): Promise<void> {
+    for (;;) {
+      const execution = executionsOf(stack, LOST)[0];
+      if (execution && execution.status !== 'RUNNING') return;
+      const sent = stack.commands().filter((c) => c.instanceId === LOST);
+      if (sent.length > 0 && sent.every((c) => TERMINAL_STATUSES.has(c.status))) {
+        stack.emulators.sfn.broker.expireWaiting((task) => task.executionArn.includes(`:${LOST}-g`));
+      }
+      await sleep(20);
+    }
+  }
 
   afterAll(async () => {
     await stack?.stop({ removeStateDir: true });
@@ -232,8 +249,9 @@ describe('scenario 6: 20% of SSM, Step Functions and DynamoDB calls throttled', 
       const all = await records(stack);
       const open = ids.map((id) => all.get(id)).filter((r) => !r || !isTerminal(r.status));
       if (open.length === 0) return;
+      // Leases run out on the functions' clock, moved by the test (no waiting).
       const lease = Math.max(0, ...open.map((r) => Date.parse(r?.leaseExpiresAt ?? '') || 0));
-      await sleep(Math.max(0, lease - Date.now()) + 100);
+      stack.advanceClock(Math.max(0, Math.ceil((lease - stack.clockNow()) / 1000)) + 1);
       await stack.sweepNow().catch(() => {
         // The sweep's own calls are throttled too; the next round sweeps again.
       });
@@ -254,8 +272,6 @@ describe('scenario 6: 20% of SSM, Step Functions and DynamoDB calls throttled', 
       // retries (seconds at this time scale, minutes on AWS): the workflow's designed recovery is the task
       // timeout, then "Ask SSM for the result". Scaled so it happens within the test (2,100 s → 42 s).
       taskTimeoutScale: 0.02,
-      // Short leases, so a claim whose StartExecution was lost is reclaimed within the test.
-      functionEnv: { LEASE_SECONDS: '15' },
       fleet: { instances: fleet },
     });
     await settle();
