@@ -13,6 +13,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
+import { callbackWaitSeconds, TASK_TIMEOUT_MARGIN_SECONDS } from '../functions/core/command-timing.js';
 import { WorkflowErrors } from '../functions/shared/workflow-contract.js';
 import { ENSURE_ANSIBLE_TIMEOUT_SECONDS } from './constructs/ensure-ansible-document.js';
 import { acknowledge, nagArn } from './nag.js';
@@ -20,12 +21,14 @@ import { acknowledge, nagArn } from './nag.js';
 /** Seconds between two DescribeInstanceInformation checks; the match λ sizes agentChecksLeft with it. */
 export const AGENT_CHECK_INTERVAL_SECONDS = 15;
 
-/** Margin added to a command's own timeout for the callback wait (delivery, download, event latency). */
-export const TASK_TIMEOUT_MARGIN_SECONDS = 300;
+/**
+ * Margin added to a command's own timeout for the callback wait: SendCommand's delivery timeout plus a
+ * download allowance, from the module the run-command λ takes its delivery timeout from.
+ */
+export { TASK_TIMEOUT_MARGIN_SECONDS };
 
-/** How long the workflow waits for the ensure-Ansible command before asking SSM directly (20 min). */
-export const ENSURE_ANSIBLE_TASK_TIMEOUT_SECONDS =
-  ENSURE_ANSIBLE_TIMEOUT_SECONDS + TASK_TIMEOUT_MARGIN_SECONDS;
+/** How long the workflow waits for the ensure-Ansible command before asking SSM directly (25 min). */
+export const ENSURE_ANSIBLE_TASK_TIMEOUT_SECONDS = callbackWaitSeconds(ENSURE_ANSIBLE_TIMEOUT_SECONDS);
 
 /** Errors worth retrying on a Lambda task: the service's own transient failures and our TransientError. */
 const TRANSIENT_LAMBDA_ERRORS = [

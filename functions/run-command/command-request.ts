@@ -2,6 +2,7 @@
 // the output goes. Pure: the playbook is re-derived from the record's facts and the deployed
 // bundle, so no var value ever travels through the workflow (and the console).
 import type { SendCommandCommandInput } from '@aws-sdk/client-ssm';
+import { DELIVERY_TIMEOUT_SECONDS } from '../core/command-timing.js';
 import { matchRules } from '../core/matcher.js';
 import { buildApplyPlaybooksParameters, type VarAdjustment } from '../core/ssm-parameters.js';
 import type { PlannedPlaybook, RulesBundle } from '../core/types.js';
@@ -19,13 +20,8 @@ export interface RunCommandSettings {
   readonly outputBucket: string;
 }
 
-/**
- * SendCommand's own TimeoutSeconds is the *delivery* timeout: how long SSM may wait for the agent
- * to pick the command up. The agent was just seen Online, so a command not started within 5 minutes
- * will not start; failing then (status TimedOut) lets the retry budget act well before the
- * callback wait's own timeout. The run time limit is the document's TimeoutSeconds parameter.
- */
-export const DELIVERY_TIMEOUT_SECONDS = 300;
+/** SendCommand's own TimeoutSeconds is the delivery timeout; the callback wait adds it (core/command-timing). */
+export { DELIVERY_TIMEOUT_SECONDS };
 /** SendCommand's Comment is limited to 100 characters. */
 export const MAX_COMMENT_LENGTH = 100;
 

@@ -4,11 +4,17 @@
 import { createRequire } from 'node:module';
 import { StateMachine } from 'aws-local-stepfunctions';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { compileBundle } from '../../functions/core/bundle.js';
+import { DELIVERY_TIMEOUT_SECONDS, DOWNLOAD_ALLOWANCE_SECONDS } from '../../functions/core/command-timing.js';
+import { planSteps } from '../../functions/core/plan.js';
+import type { MatchResult } from '../../functions/core/types.js';
+import { buildCommandRequest } from '../../functions/run-command/command-request.js';
 import { PlaybookFailedError, StaleGenerationError, TransientError } from '../../functions/shared/errors.js';
 import type { MatchOutput, PlaybookStep } from '../../functions/shared/workflow-contract.js';
 import { extractAsl, forLocalRunner } from '../../infra/asl.js';
 import { synthTemplate } from '../../infra/synth.js';
-import { resources, statementsOfRole, type Template } from './template-helpers.js';
+import { playbooksDir } from '../helpers/paths.js';
+import { envOf, functionOf, resources, statementsOfRole, type Template } from './template-helpers.js';
 
 // aws-local-stepfunctions uses Promise.withResolvers (Node >= 22); polyfilled for Node 20 (DESIGN §7).
 const promiseCtor = Promise as unknown as { withResolvers?: () => unknown };
@@ -94,6 +100,62 @@ describe('the extracted ASL', () => {
     );
     expect(commandTimeout).toBeGreaterThan(0);
     expect(asl.States['Ensure Ansible is installed']?.TimeoutSeconds).toBeGreaterThan(commandTimeout);
+  });
+
+  it('waits for every command at least its delivery timeout + download allowance + execution timeout, from one source', () => {
+    // The λ side: what SendCommand really carries as its (delivery) TimeoutSeconds.
+    const sent = buildCommandRequest(
+      { instanceId: 'i-1', generation: 1, taskToken: 't', kind: 'ensure-ansible', attempt: 1 },
+      undefined,
+      compileBundle(playbooksDir),
+      {
+        bundleUrl: 'https://b/bundle.zip',
+        applyDocument: 'AWS-ApplyAnsiblePlaybooks',
+        ansibleInstallDocument: 'doc',
+        installDependencies: false,
+        outputLogGroup: 'g',
+        outputBucket: 'b',
+      },
+    );
+    expect(sent.command.TimeoutSeconds).toBe(DELIVERY_TIMEOUT_SECONDS);
+    const before = DELIVERY_TIMEOUT_SECONDS + DOWNLOAD_ALLOWANCE_SECONDS;
+
+    // Ensure Ansible: a fixed task timeout in the ASL, over the document's own timeoutSeconds.
+    const [, doc] = resources(template, 'AWS::SSM::Document')[0] ?? ['', {}];
+    const ensureTimeout = Number(
+      (doc.Content as { mainSteps: { inputs: { timeoutSeconds: string } }[] }).mainSteps[0]?.inputs
+        .timeoutSeconds,
+    );
+    expect(asl.States['Ensure Ansible is installed']?.TimeoutSeconds).toBeGreaterThanOrEqual(
+      before + ensureTimeout,
+    );
+
+    // Run playbook: TimeoutSecondsPath reads the step the match λ planned with the margin the template
+    // gives it — for every playbook of the shipped rules.
+    const processor = asl.States['Run playbooks in order']?.ItemProcessor as Asl;
+    expect(processor.States['Run playbook']?.TimeoutSecondsPath).toBe('$.step.taskTimeoutSeconds');
+    const margin = Number(envOf(functionOf(template, 'match')[1]).TASK_TIMEOUT_MARGIN_SECONDS);
+    const { config } = compileBundle(playbooksDir);
+    const playbooks = config.rules.flatMap((rule) =>
+      rule.playbooks.map((p) => ({
+        rule: rule.name,
+        file: p.file,
+        extraVars: {},
+        check: false,
+        maxAttempts: 1,
+        backoffSeconds: 0,
+        timeoutSeconds: p.timeoutSeconds ?? rule.timeoutSeconds ?? config.defaults.timeoutSeconds,
+      })),
+    );
+    expect(playbooks.length).toBeGreaterThan(0);
+    const steps = planSteps({ playbooks, matchedRules: [] } satisfies MatchResult, {
+      taskTimeoutMarginSeconds: margin,
+    });
+    for (const [i, planned] of steps.entries()) {
+      expect(planned.taskTimeoutSeconds, planned.file).toBeGreaterThanOrEqual(
+        before + (playbooks[i]?.timeoutSeconds ?? Number.NaN),
+      );
+    }
   });
 
   it('catches StaleGeneration wherever a fenced write happens and stops without failing', () => {
