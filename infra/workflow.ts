@@ -40,12 +40,19 @@ const TRANSIENT_LAMBDA_ERRORS = [
   WorkflowErrors.Transient,
 ];
 
-/** Errors of the DescribeInstanceInformation SDK integration worth retrying. */
-const TRANSIENT_SSM_ERRORS = [
-  'Ssm.ThrottlingException',
-  'Ssm.InternalServerErrorException',
-  'Ssm.SsmException',
-];
+/**
+ * Errors of the DescribeInstanceInformation SDK integration worth retrying: throttling and SSM's own
+ * server error, by their own names. Not `Ssm.SsmException`: Step Functions reports every error SSM's model
+ * does not name that way — AccessDenied, signature and validation errors — and those never heal by
+ * retrying; they fail the run at once with their message (scripts/local/sfn-runner.ts names them alike).
+ */
+const TRANSIENT_SSM_ERRORS = ['Ssm.ThrottlingException', 'Ssm.InternalServerErrorException'];
+
+/**
+ * DescribeInstanceInformation's answer for a node whose agent has not registered yet, as an error: it is
+ * "not Online yet", like an empty InstanceInformationList, not a failure.
+ */
+const AGENT_NOT_REGISTERED_ERRORS = ['Ssm.InvalidInstanceIdException'];
 
 const TRANSIENT_RETRY: sfn.RetryProps = {
   interval: Duration.seconds(2),
@@ -131,7 +138,8 @@ export class ProvisioningWorkflow extends Construct {
     );
 
     const isAgentOnline = new tasks.CallAwsService(this, 'Is the SSM agent online?', {
-      comment: 'Asks SSM for the instance ping status. The run commands need an Online agent.',
+      comment:
+        'Asks SSM for the instance ping status. The run commands need an Online agent; an agent not registered yet (empty list or InvalidInstanceId) is checked again.',
       service: 'ssm',
       action: 'describeInstanceInformation',
       iamAction: 'ssm:DescribeInstanceInformation',
@@ -281,7 +289,10 @@ export class ProvisioningWorkflow extends Construct {
       .otherwise(recordSkipped);
     recordSkipped.addCatch(staleRun, stale);
 
-    isAgentOnline.addCatch(recordFailure, failure).next(agentOnline);
+    isAgentOnline
+      .addCatch(agentChecksLeft, { errors: AGENT_NOT_REGISTERED_ERRORS, resultPath: '$.agent' })
+      .addCatch(recordFailure, failure)
+      .next(agentOnline);
     agentOnline
       .when(
         sfn.Condition.and(

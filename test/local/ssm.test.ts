@@ -540,3 +540,37 @@ describe('simulated AWS-ApplyAnsiblePlaybooks (benchmark scale)', () => {
     }
   });
 });
+
+describe('DescribeInstanceInformation for a node whose agent has not registered', () => {
+  const nodes = { managedNode: () => undefined, managedNodes: () => [] };
+  const runner = { submit: () => {}, cancel: () => {} };
+  const ask = async (emulator: SsmEmulator) => {
+    const server = await startAwsServer({ emulators: [emulator] });
+    try {
+      const client = new SSMClient({
+        endpoint: server.endpoint,
+        region: 'us-east-1',
+        credentials,
+        maxAttempts: 1,
+      });
+      return await client.send(
+        new DescribeInstanceInformationCommand({
+          Filters: [{ Key: 'InstanceIds', Values: ['i-0aaaaaaaaaaaaaaa1'] }],
+        }),
+      );
+    } finally {
+      await server.stop();
+    }
+  };
+
+  it('answers an empty list by default, or InvalidInstanceId when configured (per stack or per instance)', async () => {
+    const documents = new SsmDocuments();
+    expect((await ask(new SsmEmulator({ nodes, documents, runner }))).InstanceInformationList).toEqual([]);
+    await expect(
+      ask(new SsmEmulator({ nodes, documents, runner, unregisteredInstances: 'InvalidInstanceId' })),
+    ).rejects.toMatchObject({ name: 'InvalidInstanceId', $metadata: { httpStatusCode: 400 } });
+    await expect(
+      ask(new SsmEmulator({ nodes, documents, runner, unregisteredInstances: () => 'InvalidInstanceId' })),
+    ).rejects.toMatchObject({ name: 'InvalidInstanceId' });
+  });
+});

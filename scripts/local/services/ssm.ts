@@ -110,7 +110,20 @@ export interface SsmEmulatorOptions {
   ) => string | undefined;
   /** Tags of an instance or managed node (EC2 tags / SSM resource tags). */
   readonly tagsOf?: (instanceId: string) => Readonly<Record<string, string>>;
+  /**
+   * How DescribeInstanceInformation answers an InstanceIds filter naming a node whose agent has not
+   * registered (yet): `omitted` leaves it out of InstanceInformationList (an empty list for one id), or
+   * `InvalidInstanceId`, which the API reference lists among the operation's errors ("SSM Agent isn't
+   * registered with the SSM endpoint", DescribeInstanceInformation, AWS Systems Manager API Reference,
+   * https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_DescribeInstanceInformation.html).
+   * AWS answers either way, so a caller must handle both. A function decides per instance.
+   * Default `omitted`.
+   */
+  readonly unregisteredInstances?: UnregisteredAnswer | ((instanceId: string) => UnregisteredAnswer);
 }
+
+/** How DescribeInstanceInformation answers for a node that is not registered with SSM. */
+export type UnregisteredAnswer = 'omitted' | 'InvalidInstanceId';
 
 /** SSM: GetCommandInvocation returns the first 24,000 characters of each stream. */
 export const OUTPUT_CONTENT_LIMIT = 24_000;
@@ -412,6 +425,7 @@ export class SsmEmulator implements ServiceEmulator {
       const filter = f as { key?: unknown; valueSet?: unknown };
       filters.push({ key: str(filter.key) ?? '', values: strList(filter.valueSet) });
     }
+    this.refuseUnregistered(filters);
     const tests = filters.map((f) => nodeFilter(f.key, f.values));
     const nodes = this.options.nodes.managedNodes().filter((n) => tests.every((t) => t(n)));
     const scope = JSON.stringify({ filters, maxResults });
@@ -435,6 +449,21 @@ export class SsmEmulator implements ServiceEmulator {
       })),
       ...(next ? { NextToken: next } : {}),
     };
+  }
+
+  /** InvalidInstanceId for a filtered id that is not registered, when so configured (see unregisteredInstances). */
+  private refuseUnregistered(filters: readonly { key: string; values: readonly string[] }[]): void {
+    const option = this.options.unregisteredInstances ?? 'omitted';
+    for (const id of filters.filter((f) => f.key === 'InstanceIds').flatMap((f) => f.values)) {
+      if (this.options.nodes.managedNode(id)) continue;
+      const answer = typeof option === 'function' ? option(id) : option;
+      if (answer === 'InvalidInstanceId') {
+        throw new ServiceError(
+          'InvalidInstanceId',
+          `Instance ${id} is not registered with SSM: its SSM Agent is not running or not registered with the SSM endpoint.`,
+        );
+      }
+    }
   }
 
   private commandShape(command: CommandRecord): Record<string, unknown> {
