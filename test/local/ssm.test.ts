@@ -6,6 +6,7 @@ import {
   DescribeInstanceInformationCommand,
   GetCommandInvocationCommand,
   ListCommandInvocationsCommand,
+  ListCommandsCommand,
   SendCommandCommand,
   SSMClient,
 } from '@aws-sdk/client-ssm';
@@ -219,6 +220,43 @@ describe('SSM Run Command with the local agent', () => {
       expect(counter?.throttled).toBeGreaterThan(0);
       expect(counter?.calls).toBe(8 + (counter?.throttled ?? 0));
       expect(new Set(seen)).toEqual(new Set(['THROTTLING']));
+    });
+  });
+
+  describe('ListCommands', () => {
+    it("lists an instance's commands newest first with their Comment, filtered by InvokedAfter", async () => {
+      const before = new Date(Date.now() - 1000);
+      const first = await send({
+        DocumentName: 'Local-Shell',
+        Parameters: { commands: ['true'] },
+        Comment: 'k/1 one',
+      });
+      const second = await send({
+        DocumentName: 'Local-Shell',
+        Parameters: { commands: ['true'] },
+        Comment: 'k/2 two',
+      });
+      const listed = await ssm.send(
+        new ListCommandsCommand({
+          InstanceId: web(),
+          Filters: [{ key: 'InvokedAfter', value: before.toISOString() }],
+        }),
+      );
+      const ids = (listed.Commands ?? []).map((c) => [c.CommandId, c.Comment]);
+      expect(ids.slice(0, 2)).toEqual([
+        [second.Command?.CommandId, 'k/2 two'],
+        [first.Command?.CommandId, 'k/1 one'],
+      ]);
+      const none = await ssm.send(
+        new ListCommandsCommand({
+          InstanceId: web(),
+          Filters: [{ key: 'InvokedAfter', value: new Date(Date.now() + 60_000).toISOString() }],
+        }),
+      );
+      expect(none.Commands).toEqual([]);
+      await expect(ssm.send(new ListCommandsCommand({ MaxResults: 51 }))).rejects.toMatchObject({
+        name: 'ValidationException',
+      });
     });
   });
 
