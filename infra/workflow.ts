@@ -13,6 +13,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
+import { callbackWaitSeconds, TASK_TIMEOUT_MARGIN_SECONDS } from '../functions/core/command-timing.js';
 import { WorkflowErrors } from '../functions/shared/workflow-contract.js';
 import { ENSURE_ANSIBLE_TIMEOUT_SECONDS } from './constructs/ensure-ansible-document.js';
 import { acknowledge, nagArn } from './nag.js';
@@ -20,12 +21,14 @@ import { acknowledge, nagArn } from './nag.js';
 /** Seconds between two DescribeInstanceInformation checks; the match λ sizes agentChecksLeft with it. */
 export const AGENT_CHECK_INTERVAL_SECONDS = 15;
 
-/** Margin added to a command's own timeout for the callback wait (delivery, download, event latency). */
-export const TASK_TIMEOUT_MARGIN_SECONDS = 300;
+/**
+ * Margin added to a command's own timeout for the callback wait: SendCommand's delivery timeout plus a
+ * download allowance, from the module the run-command λ takes its delivery timeout from.
+ */
+export { TASK_TIMEOUT_MARGIN_SECONDS };
 
-/** How long the workflow waits for the ensure-Ansible command before asking SSM directly (20 min). */
-export const ENSURE_ANSIBLE_TASK_TIMEOUT_SECONDS =
-  ENSURE_ANSIBLE_TIMEOUT_SECONDS + TASK_TIMEOUT_MARGIN_SECONDS;
+/** How long the workflow waits for the ensure-Ansible command before asking SSM directly (25 min). */
+export const ENSURE_ANSIBLE_TASK_TIMEOUT_SECONDS = callbackWaitSeconds(ENSURE_ANSIBLE_TIMEOUT_SECONDS);
 
 /** Errors worth retrying on a Lambda task: the service's own transient failures and our TransientError. */
 const TRANSIENT_LAMBDA_ERRORS = [
@@ -37,12 +40,19 @@ const TRANSIENT_LAMBDA_ERRORS = [
   WorkflowErrors.Transient,
 ];
 
-/** Errors of the DescribeInstanceInformation SDK integration worth retrying. */
-const TRANSIENT_SSM_ERRORS = [
-  'Ssm.ThrottlingException',
-  'Ssm.InternalServerErrorException',
-  'Ssm.SsmException',
-];
+/**
+ * Errors of the DescribeInstanceInformation SDK integration worth retrying: throttling and SSM's own
+ * server error, by their own names. Not `Ssm.SsmException`: Step Functions reports every error SSM's model
+ * does not name that way — AccessDenied, signature and validation errors — and those never heal by
+ * retrying; they fail the run at once with their message (scripts/local/sfn-runner.ts names them alike).
+ */
+const TRANSIENT_SSM_ERRORS = ['Ssm.ThrottlingException', 'Ssm.InternalServerErrorException'];
+
+/**
+ * DescribeInstanceInformation's answer for a node whose agent has not registered yet, as an error: it is
+ * "not Online yet", like an empty InstanceInformationList, not a failure.
+ */
+const AGENT_NOT_REGISTERED_ERRORS = ['Ssm.InvalidInstanceIdException'];
 
 const TRANSIENT_RETRY: sfn.RetryProps = {
   interval: Duration.seconds(2),
@@ -128,7 +138,8 @@ export class ProvisioningWorkflow extends Construct {
     );
 
     const isAgentOnline = new tasks.CallAwsService(this, 'Is the SSM agent online?', {
-      comment: 'Asks SSM for the instance ping status. The run commands need an Online agent.',
+      comment:
+        'Asks SSM for the instance ping status. The run commands need an Online agent; an agent not registered yet (empty list or InvalidInstanceId) is checked again.',
       service: 'ssm',
       action: 'describeInstanceInformation',
       iamAction: 'ssm:DescribeInstanceInformation',
@@ -278,7 +289,10 @@ export class ProvisioningWorkflow extends Construct {
       .otherwise(recordSkipped);
     recordSkipped.addCatch(staleRun, stale);
 
-    isAgentOnline.addCatch(recordFailure, failure).next(agentOnline);
+    isAgentOnline
+      .addCatch(agentChecksLeft, { errors: AGENT_NOT_REGISTERED_ERRORS, resultPath: '$.agent' })
+      .addCatch(recordFailure, failure)
+      .next(agentOnline);
     agentOnline
       .when(
         sfn.Condition.and(

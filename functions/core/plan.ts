@@ -46,8 +46,8 @@ export function planSteps(match: MatchResult, options: { taskTimeoutMarginSecond
     return {
       index,
       file: playbook.file,
-      // The margin covers SSM delivery and the status event's trip back, so the callback wait does
-      // not time out before the command's own timeout has had a chance to fire.
+      // The margin covers SSM delivery, the bundle download and the status event's trip back
+      // (core/command-timing.ts), so the callback wait does not end before the command's own timeout.
       taskTimeoutSeconds: playbook.timeoutSeconds + options.taskTimeoutMarginSeconds,
       retryDelays: retryDelays(playbook.backoffSeconds, playbook.maxAttempts),
     };

@@ -17,13 +17,10 @@ export type Ec2State = (typeof EC2_STATES)[number];
 const INSTANCE_ID = /^i-[0-9a-f]{8,17}$/;
 const INSTANCE_ARN = /^arn:aws[a-z-]*:ec2:[a-z0-9-]+:\d{12}:instance\/(i-[0-9a-f]{8,17})$/;
 
+// Only what the detector reads is validated: an envelope field it never uses (`version`, `id`, `account`,
+// `region`) must not send an otherwise good event to the DLQ.
 const envelope = {
-  version: z.string(),
-  id: z.string().check(z.minLength(1)),
-  account: z.string().check(z.regex(/^\d{12}$/, 'expected a 12-digit account id')),
   time: z.string().check(z.minLength(1)),
-  region: z.string().check(z.minLength(1)),
-  resources: z.array(z.string()),
 };
 
 const stateChangeSchema = z.object({

@@ -2,6 +2,7 @@
 // the output goes. Pure: the playbook is re-derived from the record's facts and the deployed
 // bundle, so no var value ever travels through the workflow (and the console).
 import type { SendCommandCommandInput } from '@aws-sdk/client-ssm';
+import { DELIVERY_TIMEOUT_SECONDS } from '../core/command-timing.js';
 import { matchRules } from '../core/matcher.js';
 import { buildApplyPlaybooksParameters, type VarAdjustment } from '../core/ssm-parameters.js';
 import type { PlannedPlaybook, RulesBundle } from '../core/types.js';
@@ -19,14 +20,9 @@ export interface RunCommandSettings {
   readonly outputBucket: string;
 }
 
-/**
- * SendCommand's own TimeoutSeconds is the *delivery* timeout: how long SSM may wait for the agent
- * to pick the command up. The agent was just seen Online, so a command not started within 5 minutes
- * will not start; failing then (status TimedOut) lets the retry budget act well before the
- * callback wait's own timeout. The run time limit is the document's TimeoutSeconds parameter.
- */
-export const DELIVERY_TIMEOUT_SECONDS = 300;
-/** SendCommand's Comment is limited to 100 characters. */
+/** SendCommand's own TimeoutSeconds is the delivery timeout; the callback wait adds it (core/command-timing). */
+export { DELIVERY_TIMEOUT_SECONDS };
+/** SendCommand's Comment is limited to 100 characters (SendCommand, AWS Systems Manager API Reference). */
 export const MAX_COMMENT_LENGTH = 100;
 
 export interface CommandRequest {
@@ -60,8 +56,24 @@ export function plannedPlaybookAt(
   return planned;
 }
 
-function comment(executionName: string, label: string, attempt: number): string {
-  return `${executionName} ${label} attempt ${attempt}`.slice(0, MAX_COMMENT_LENGTH);
+/**
+ * The key a command is found again by: `<executionName>/<kind>/<playbookIndex>/<attempt>` (≤ 50 characters
+ * for an `mi-` id and a 10-digit generation). It opens the Comment, so a retried run step can list the
+ * instance's commands and adopt the one already sent (docs/adr/0009-one-command-per-attempt.md).
+ */
+export function commandKey(input: RunCommandInput): string {
+  const index = input.kind === 'playbook' ? (input.playbookIndex ?? -1) : 0;
+  return `${executionNameOf(input.instanceId, input.generation)}/${input.kind}/${index}/${input.attempt}`;
+}
+
+/** Whether a SendCommand Comment is the one `commandKey` wrote for this step. */
+export function isCommentOf(comment: string | undefined, key: string): boolean {
+  return comment === key || (comment?.startsWith(`${key} `) ?? false);
+}
+
+/** Key first, then the playbook for a human reader; cut to SendCommand's 100-character limit. */
+function comment(key: string, label: string): string {
+  return `${key} ${label}`.slice(0, MAX_COMMENT_LENGTH);
 }
 
 export function buildCommandRequest(
@@ -87,7 +99,7 @@ export function buildCommandRequest(
       command: {
         ...common,
         DocumentName: settings.ansibleInstallDocument,
-        Comment: comment(executionName, label, input.attempt),
+        Comment: comment(commandKey(input), label),
       },
       label,
       adjustments: [],
@@ -110,7 +122,7 @@ export function buildCommandRequest(
       ...common,
       DocumentName: settings.applyDocument,
       Parameters: parameters,
-      Comment: comment(executionName, playbook.file, input.attempt),
+      Comment: comment(commandKey(input), playbook.file),
     },
     label: playbook.file,
     adjustments,

@@ -61,6 +61,8 @@ export interface ActiveCommand {
   /** Absent between storing the token and SendCommand returning. */
   readonly commandId?: string;
   readonly sentAt?: string;
+  /** When the token was stored, just before SendCommand: a retried step lists commands sent since. */
+  readonly requestedAt?: string;
 }
 
 export interface InstanceRecord {

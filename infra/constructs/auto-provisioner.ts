@@ -351,8 +351,8 @@ export class AutoProvisioner extends Construct {
 
     this.grantSendCommand(runCommand, optIn.tagKey, optIn.tagValue, rules.inventoryHosts);
     runCommand.allowOnAnyResource(
-      ['ssm:CancelCommand'],
-      'ssm:CancelCommand has no resource-level permissions (used only to cancel a command a newer claim superseded)',
+      ['ssm:CancelCommand', 'ssm:ListCommands'],
+      'ssm:CancelCommand and ssm:ListCommands have no resource-level permissions (cancel a command a newer claim superseded; find the command a retried step already sent, docs/adr/0009)',
     );
     callback.allowOnAnyResource(
       ['ssm:GetCommandInvocation'],

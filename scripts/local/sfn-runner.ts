@@ -12,7 +12,8 @@
 //   arn:aws:states:::aws-sdk:<service>:<action>[.waitForTaskToken] → the real SDK against the local endpoint
 //   arn:aws:states:::sns:publish, arn:aws:states:::dynamodb:<getItem|putItem|updateItem|deleteItem> → likewise
 // Errors follow Step Functions: a function error's name is its errorType and its cause the JSON error
-// payload; SDK integrations fail with `<Service>.<ErrorName>Exception`.
+// payload; SDK integrations fail with `<Service>.<ErrorName>Exception`, or the service's catch-all
+// `<Service>.<Service>Exception` for IAM/signature errors (sdkIntegrationErrorName).
 //
 // Library facts this relies on (3.0.0): the task override gets the input after Parameters only; the
 // Context Object is `{...runOptions.context, Execution: {...}}`, so `Task.Token` is a getter on a nested
@@ -370,6 +371,47 @@ const SERVICE_ERROR_PREFIX: Readonly<Record<string, string>> = {
   dynamodb: 'DynamoDb',
 };
 
+/**
+ * Step Functions names an SDK integration's error `<ServiceName>.<ErrorName>`, with an `Exception` suffix
+ * even where the API reference has none ("Learning to use AWS service SDK integrations in Step Functions",
+ * https://docs.aws.amazon.com/step-functions/latest/dg/supported-services-awssdk.html). An error the
+ * service's model does not name for the operation — IAM's AccessDenied above all — surfaces as the
+ * service client's catch-all exception, `Ssm.SsmException` with the message as its Cause (what executions
+ * report for an unauthorized ssm: call). So `Ssm.SsmException` also carries permanent errors: it must
+ * never be retried as if it were throttling.
+ */
+const CATCH_ALL_EXCEPTION: Readonly<Record<string, string>> = {
+  ec2: 'Ec2Exception',
+  ssm: 'SsmException',
+  sfn: 'SfnException',
+  sns: 'SnsException',
+  s3: 'S3Exception',
+  secretsmanager: 'SecretsManagerException',
+  lambda: 'LambdaException',
+  dynamodb: 'DynamoDbException',
+};
+
+/** Errors of IAM and request signing, common to every AWS API and named by no operation's error list. */
+const UNMODELED_ERRORS: ReadonlySet<string> = new Set([
+  'AccessDeniedException',
+  'AccessDenied',
+  'NotAuthorized',
+  'UnrecognizedClientException',
+  'InvalidClientTokenId',
+  'IncompleteSignature',
+  'InvalidSignatureException',
+  'MissingAuthenticationToken',
+  'ExpiredTokenException',
+]);
+
+/** The Error a failed aws-sdk:<service>:<action> Task reports (see CATCH_ALL_EXCEPTION). */
+export function sdkIntegrationErrorName(service: string, errorName: string): string {
+  const prefix = SERVICE_ERROR_PREFIX[service] ?? service;
+  const catchAll = CATCH_ALL_EXCEPTION[service];
+  if (catchAll && UNMODELED_ERRORS.has(errorName)) return `${prefix}.${catchAll}`;
+  return `${prefix}.${errorName.endsWith('Exception') ? errorName : `${errorName}Exception`}`;
+}
+
 const SDK_MODULES: Readonly<Record<string, string>> = {
   ec2: '@aws-sdk/client-ec2',
   ssm: '@aws-sdk/client-ssm',
@@ -480,12 +522,10 @@ export function genericTaskImplementation(
           result = await client.send(new Command(input));
         } catch (error) {
           const name = (error as Error).name ?? 'Unknown';
-          const prefix =
-            kind.kind === 'optimized'
-              ? service === 'sns'
-                ? 'SNS'
-                : 'DynamoDB'
-              : SERVICE_ERROR_PREFIX[service];
+          if (kind.kind === 'aws-sdk') {
+            throw new TaskError(sdkIntegrationErrorName(service, name), (error as Error).message);
+          }
+          const prefix = service === 'sns' ? 'SNS' : 'DynamoDB';
           throw new TaskError(
             `${prefix}.${name.endsWith('Exception') ? name : `${name}Exception`}`,
             (error as Error).message,

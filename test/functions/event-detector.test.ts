@@ -226,6 +226,24 @@ describe('running and opt-in', () => {
     ]);
   });
 
+  it('a state-change event without the envelope fields the detector never reads (version, id, account, region) is still handled', async () => {
+    const id = newInstanceId();
+    world.set(id, { state: 'running', tags: { [OPT_IN]: 'true' } });
+    const {
+      version: _v,
+      id: _i,
+      account: _a,
+      region: _r,
+      ...rest
+    } = RUNNING_FIXTURE as Record<string, unknown>;
+    const event = { ...rest, detail: { ...(RUNNING_FIXTURE.detail as object), 'instance-id': id } };
+
+    const outcome = await handler(event);
+
+    expect(outcome).toMatchObject({ instanceId: id, action: 'claimed', generation: 1 });
+    expect(startsFor(id)).toHaveLength(1);
+  });
+
   it('duplicate running events write nothing and start nothing more', async () => {
     const id = newInstanceId();
     world.set(id, { state: 'running', tags: { [OPT_IN]: 'true' } });

@@ -1,7 +1,14 @@
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CancelCommandCommand, InvalidInstanceId, SendCommandCommand, SSMClient } from '@aws-sdk/client-ssm';
+import { DynamoDBServiceException } from '@aws-sdk/client-dynamodb';
+import {
+  CancelCommandCommand,
+  InvalidInstanceId,
+  ListCommandsCommand,
+  SendCommandCommand,
+  SSMClient,
+} from '@aws-sdk/client-ssm';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, inject, it, vi } from 'vitest';
 import { decodeB64Var } from '../../functions/core/ssm-parameters.js';
@@ -150,7 +157,13 @@ describe('runCommand, kind playbook', () => {
 
     // Assess
     expect(result).toEqual({ commandId: COMMAND_ID });
-    expect(activeAtSend).toEqual({ kind: 'playbook', playbookIndex: 1, attempt: 2, taskToken: TOKEN });
+    expect(activeAtSend).toEqual({
+      kind: 'playbook',
+      playbookIndex: 1,
+      attempt: 2,
+      taskToken: TOKEN,
+      requestedAt: NOW.toISOString(),
+    });
     expect(ssmMock).toHaveReceivedCommandTimes(SendCommandCommand, 1);
     const sent = ssmMock.commandCalls(SendCommandCommand)[0]?.args[0].input;
     expect(sent).toEqual({
@@ -167,7 +180,7 @@ describe('runCommand, kind playbook', () => {
         Verbose: ['-v'],
         TimeoutSeconds: ['900'],
       },
-      Comment: `${INSTANCE}-g4 roles/web/nginx.yml attempt 2`,
+      Comment: `${INSTANCE}-g4/playbook/1/2 roles/web/nginx.yml`,
       CloudWatchOutputConfig: { CloudWatchOutputEnabled: true, CloudWatchLogGroupName: '/autoprov/commands' },
       OutputS3BucketName: 'autoprov-output',
       OutputS3KeyPrefix: `commands/${INSTANCE}-g4`,
@@ -178,6 +191,7 @@ describe('runCommand, kind playbook', () => {
       playbookIndex: 1,
       attempt: 2,
       taskToken: TOKEN,
+      requestedAt: NOW.toISOString(),
       commandId: COMMAND_ID,
       sentAt: NOW.toISOString(),
     });
@@ -260,6 +274,7 @@ describe('runCommand, kind playbook', () => {
       playbookIndex: 1,
       attempt: 2,
       taskToken: TOKEN,
+      requestedAt: NOW.toISOString(),
     });
     expect(store.history).toEqual([]);
   });
@@ -354,7 +369,7 @@ describe('runCommand, kind playbook', () => {
 
     const comment = ssmMock.commandCalls(SendCommandCommand)[0]?.args[0].input.Comment ?? '';
     expect(comment.length).toBe(100);
-    expect(comment.startsWith(`${INSTANCE}-g4 deep/deep/`)).toBe(true);
+    expect(comment.startsWith(`${INSTANCE}-g4/playbook/0/2 deep/deep/`)).toBe(true);
   });
 });
 
@@ -373,7 +388,7 @@ describe('runCommand, kind ensure-ansible', () => {
       DocumentName: 'autoprov-EnsureAnsible',
       InstanceIds: [INSTANCE],
       TimeoutSeconds: 300,
-      Comment: `${INSTANCE}-g4 ensure-ansible attempt 1`,
+      Comment: `${INSTANCE}-g4/ensure-ansible/0/1 ensure-ansible`,
       CloudWatchOutputConfig: { CloudWatchOutputEnabled: true, CloudWatchLogGroupName: '/autoprov/commands' },
       OutputS3BucketName: 'autoprov-output',
       OutputS3KeyPrefix: `commands/${INSTANCE}-g4`,
@@ -384,6 +399,106 @@ describe('runCommand, kind ensure-ansible', () => {
       commandId: COMMAND_ID,
     });
     expect(store.history.map((event) => event.type)).toEqual(['COMMAND_SENT']);
+  });
+});
+
+describe('runCommand, a step retried after SendCommand succeeded (issue 10 item 4)', () => {
+  /** SSM as the mock sees it: every SendCommand is listed by ListCommands with its Comment. */
+  function ssmWithHistory() {
+    const sent: { CommandId: string; Comment?: string; InstanceIds?: string[] }[] = [];
+    ssmMock.on(SendCommandCommand).callsFake((input: { Comment?: string; InstanceIds?: string[] }) => {
+      const CommandId = `${String(sent.length + 1).padStart(8, '0')}-2222-3333-4444-555555555555`;
+      sent.push({ CommandId, ...input });
+      return { Command: { CommandId, Comment: input.Comment } };
+    });
+    ssmMock.on(ListCommandsCommand).callsFake((input: { InstanceId?: string }) => ({
+      Commands: sent
+        .filter((c) => c.InstanceIds?.includes(input.InstanceId ?? ''))
+        .map((c) => ({ CommandId: c.CommandId, Comment: c.Comment, Status: 'InProgress' })),
+    }));
+    return sent;
+  }
+  const throttle = (name: string) =>
+    new DynamoDBServiceException({ name, $fault: 'client', message: 'Rate exceeded', $metadata: {} });
+
+  it.each(['ProvisionedThroughputExceededException', 'ThrottlingException'])(
+    'the write after SendCommand throttles (%s), the workflow retries with a new token: ONE command, adopted',
+    async (errorName) => {
+      const store = new FakeStateStore();
+      seedRunning(store);
+      const sent = ssmWithHistory();
+      const setId = store.setActiveCommandId.bind(store);
+      let fail = true;
+      store.setActiveCommandId = async (...args) => {
+        if (fail) {
+          fail = false;
+          throw throttle(errorName);
+        }
+        return setId(...args);
+      };
+
+      // First try: SendCommand succeeds, storing its id is throttled → the handler maps it to TransientError.
+      await expect(
+        runCommand(playbookInput({ taskToken: 'token-try-1' }), deps(store)),
+      ).rejects.toMatchObject({
+        name: errorName,
+      });
+      // The workflow's Retry: same step and attempt, a new task token.
+      const retried = await runCommand(playbookInput({ taskToken: 'token-try-2' }), deps(store));
+
+      expect(sent).toHaveLength(1);
+      expect(ssmMock).toHaveReceivedCommandTimes(SendCommandCommand, 1);
+      expect(retried).toEqual({ commandId: sent[0]?.CommandId, adopted: true });
+      // The callback now wakes the waiting try: the new token, with the command id.
+      expect(store.peek(INSTANCE)?.activeCommand).toMatchObject({
+        kind: 'playbook',
+        playbookIndex: 1,
+        attempt: 2,
+        taskToken: 'token-try-2',
+        commandId: sent[0]?.CommandId,
+      });
+    },
+  );
+
+  it('a throttled history write after the command id was stored does not fail the step (nothing to retry)', async () => {
+    const store = new FakeStateStore();
+    seedRunning(store);
+    const sent = ssmWithHistory();
+    store.appendHistory = async () => {
+      throw throttle('ProvisionedThroughputExceededException');
+    };
+
+    const result = await runCommand(playbookInput(), deps(store));
+
+    expect(result).toEqual({ commandId: sent[0]?.CommandId });
+    expect(store.peek(INSTANCE)?.activeCommand).toMatchObject({
+      taskToken: TOKEN,
+      commandId: sent[0]?.CommandId,
+    });
+  });
+
+  it('a retry whose first try never reached SendCommand sends the command (none to adopt)', async () => {
+    const store = new FakeStateStore();
+    seedRunning(store);
+    const sent = ssmWithHistory();
+    await store.setActiveCommand(
+      INSTANCE,
+      4,
+      {
+        kind: 'playbook',
+        playbookIndex: 1,
+        attempt: 2,
+        taskToken: 'token-try-1',
+        requestedAt: NOW.toISOString(),
+      },
+      NOW,
+    );
+
+    const result = await runCommand(playbookInput({ taskToken: 'token-try-2' }), deps(store));
+
+    expect(sent).toHaveLength(1);
+    expect(result).toEqual({ commandId: sent[0]?.CommandId });
+    expect(ssmMock).toHaveReceivedCommandWith(ListCommandsCommand, { InstanceId: INSTANCE });
   });
 });
 

@@ -36,6 +36,7 @@ const ALLOWED_ON_ANY_RESOURCE = new Set([
   'ec2:DescribeInstances', // detectors
   'ssm:GetCommandInvocation', // callback / check
   'ssm:CancelCommand', // run-command / check: cancel a superseded command
+  'ssm:ListCommands', // run-command: find the command a retried step already sent (docs/adr/0009)
   'xray:PutTraceSegments', // tracing
   'xray:PutTelemetryRecords',
   'xray:GetSamplingRules',

@@ -4,11 +4,23 @@
 import { createRequire } from 'node:module';
 import { StateMachine } from 'aws-local-stepfunctions';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { compileBundle } from '../../functions/core/bundle.js';
+import { DELIVERY_TIMEOUT_SECONDS, DOWNLOAD_ALLOWANCE_SECONDS } from '../../functions/core/command-timing.js';
+import { planSteps } from '../../functions/core/plan.js';
+import type { MatchResult } from '../../functions/core/types.js';
+import { buildCommandRequest } from '../../functions/run-command/command-request.js';
 import { PlaybookFailedError, StaleGenerationError, TransientError } from '../../functions/shared/errors.js';
 import type { MatchOutput, PlaybookStep } from '../../functions/shared/workflow-contract.js';
 import { extractAsl, forLocalRunner } from '../../infra/asl.js';
 import { synthTemplate } from '../../infra/synth.js';
-import { resources, statementsOfRole, type Template } from './template-helpers.js';
+import { startAwsServer } from '../../scripts/local/aws-server.js';
+import type { ManagedNode } from '../../scripts/local/fleet.js';
+import { ServiceError } from '../../scripts/local/protocol.js';
+import { SsmEmulator, type UnregisteredAnswer } from '../../scripts/local/services/ssm.js';
+import { StateMachineRunner } from '../../scripts/local/sfn-runner.js';
+import { SsmDocuments } from '../../scripts/local/ssm-documents.js';
+import { playbooksDir } from '../helpers/paths.js';
+import { envOf, functionOf, resources, statementsOfRole, type Template } from './template-helpers.js';
 
 // aws-local-stepfunctions uses Promise.withResolvers (Node >= 22); polyfilled for Node 20 (DESIGN §7).
 const promiseCtor = Promise as unknown as { withResolvers?: () => unknown };
@@ -94,6 +106,62 @@ describe('the extracted ASL', () => {
     );
     expect(commandTimeout).toBeGreaterThan(0);
     expect(asl.States['Ensure Ansible is installed']?.TimeoutSeconds).toBeGreaterThan(commandTimeout);
+  });
+
+  it('waits for every command at least its delivery timeout + download allowance + execution timeout, from one source', () => {
+    // The λ side: what SendCommand really carries as its (delivery) TimeoutSeconds.
+    const sent = buildCommandRequest(
+      { instanceId: 'i-1', generation: 1, taskToken: 't', kind: 'ensure-ansible', attempt: 1 },
+      undefined,
+      compileBundle(playbooksDir),
+      {
+        bundleUrl: 'https://b/bundle.zip',
+        applyDocument: 'AWS-ApplyAnsiblePlaybooks',
+        ansibleInstallDocument: 'doc',
+        installDependencies: false,
+        outputLogGroup: 'g',
+        outputBucket: 'b',
+      },
+    );
+    expect(sent.command.TimeoutSeconds).toBe(DELIVERY_TIMEOUT_SECONDS);
+    const before = DELIVERY_TIMEOUT_SECONDS + DOWNLOAD_ALLOWANCE_SECONDS;
+
+    // Ensure Ansible: a fixed task timeout in the ASL, over the document's own timeoutSeconds.
+    const [, doc] = resources(template, 'AWS::SSM::Document')[0] ?? ['', {}];
+    const ensureTimeout = Number(
+      (doc.Content as { mainSteps: { inputs: { timeoutSeconds: string } }[] }).mainSteps[0]?.inputs
+        .timeoutSeconds,
+    );
+    expect(asl.States['Ensure Ansible is installed']?.TimeoutSeconds).toBeGreaterThanOrEqual(
+      before + ensureTimeout,
+    );
+
+    // Run playbook: TimeoutSecondsPath reads the step the match λ planned with the margin the template
+    // gives it — for every playbook of the shipped rules.
+    const processor = asl.States['Run playbooks in order']?.ItemProcessor as Asl;
+    expect(processor.States['Run playbook']?.TimeoutSecondsPath).toBe('$.step.taskTimeoutSeconds');
+    const margin = Number(envOf(functionOf(template, 'match')[1]).TASK_TIMEOUT_MARGIN_SECONDS);
+    const { config } = compileBundle(playbooksDir);
+    const playbooks = config.rules.flatMap((rule) =>
+      rule.playbooks.map((p) => ({
+        rule: rule.name,
+        file: p.file,
+        extraVars: {},
+        check: false,
+        maxAttempts: 1,
+        backoffSeconds: 0,
+        timeoutSeconds: p.timeoutSeconds ?? rule.timeoutSeconds ?? config.defaults.timeoutSeconds,
+      })),
+    );
+    expect(playbooks.length).toBeGreaterThan(0);
+    const steps = planSteps({ playbooks, matchedRules: [] } satisfies MatchResult, {
+      taskTimeoutMarginSeconds: margin,
+    });
+    for (const [i, planned] of steps.entries()) {
+      expect(planned.taskTimeoutSeconds, planned.file).toBeGreaterThanOrEqual(
+        before + (playbooks[i]?.timeoutSeconds ?? Number.NaN),
+      );
+    }
   });
 
   it('catches StaleGeneration wherever a fenced write happens and stops without failing', () => {
@@ -577,3 +645,137 @@ async function runWith(
   await execution.result;
   return { of: (state: string) => calls.filter((c) => c.state === state) };
 }
+
+// ---- The agent check against the local SSM ------------------------------------------------------------
+// "Is the SSM agent online?" is an aws-sdk integration: here it runs through the real SDK against the local
+// SSM, and fails the way Step Functions names SDK-integration errors (scripts/local/sfn-runner.ts); every
+// Lambda task is scripted.
+
+interface AgentWorld {
+  /** DescribeInstanceInformation calls answered before the agent registers (then Online). */
+  readonly unregisteredFor?: number;
+  readonly unregistered?: UnregisteredAnswer;
+  /** DescribeInstanceInformation is denied by IAM with this message. */
+  readonly deny?: string;
+}
+
+async function runAgentCheck(world: AgentWorld) {
+  let checks = 0;
+  const node: ManagedNode = {
+    instanceId: 'i-1',
+    pingStatus: 'Online',
+    lastPingAt: 0,
+    platformType: 'Linux',
+    platformName: 'Amazon Linux',
+    ipAddress: '10.0.0.1',
+    computerName: 'ip-10-0-0-1.ec2.internal',
+    resourceType: 'EC2Instance',
+    registeredAt: 0,
+  };
+  const registered = () => checks > (world.unregisteredFor ?? 0);
+  const ssm = new SsmEmulator({
+    nodes: {
+      managedNode: (id) => (id === 'i-1' && registered() ? node : undefined),
+      managedNodes: () => (registered() ? [node] : []),
+    },
+    documents: new SsmDocuments(),
+    runner: { submit: () => {}, cancel: () => {} },
+    ...(world.unregistered ? { unregisteredInstances: world.unregistered } : {}),
+  });
+  const server = await startAwsServer({
+    emulators: [
+      {
+        service: 'SSM',
+        handle: (operation, request) => {
+          if (operation === 'DescribeInstanceInformation') {
+            checks += 1;
+            // What IAM answers before the service looks at the request.
+            if (world.deny) throw new ServiceError('AccessDeniedException', world.deny);
+          }
+          return ssm.handle(operation, request);
+        },
+      },
+    ],
+  });
+  const calls: Call[] = [];
+  const scripted =
+    (state: string, answer: (payload: Record<string, unknown>) => unknown) =>
+    async (input: unknown): Promise<never> => {
+      const payload = ((input as { Payload?: unknown }).Payload ?? input) as Record<string, unknown>;
+      calls.push({ state, payload });
+      return answer(payload) as never;
+    };
+  const record = (payload: Record<string, unknown>) => {
+    const status = payload.status ?? (payload.error ? 'FAILED' : 'SUCCESS');
+    return { instanceId: 'i-1', generation: 7, status, notify: true };
+  };
+  const runner = new StateMachineRunner(forLocalRunner(asl), {
+    taskHandlers: {
+      'Match rules': scripted('Match rules', () => ({
+        instanceId: 'i-1',
+        generation: 7,
+        matched: true,
+        playbooks: [step(0)],
+        agentChecksLeft: 5,
+      })),
+      'Ensure Ansible is installed': scripted('Ensure Ansible is installed', () => ({ status: 'Success' })),
+      'Ask SSM whether Ansible is installed': scripted('Ask SSM whether Ansible is installed', () => ({})),
+      'Run playbook': scripted('Run playbook', () => ({ commandId: 'c-0', status: 'Success' })),
+      'Ask SSM for the result': scripted('Ask SSM for the result', () => ({ status: 'Success' })),
+      'Record skipped': scripted('Record skipped', record),
+      'Record agent not online': scripted('Record agent not online', record),
+      'Record the outcome': scripted('Record the outcome', record),
+      'Record the failure': scripted('Record the failure', record),
+      'Send one notification': scripted('Send one notification', () => ({ sent: true, channels: ['sns'] })),
+    },
+    generic: { awsEndpoint: server.endpoint, region: 'us-east-1' },
+    // Waits and retry intervals 1,000× shorter; the assertions count calls and states, never time.
+    timeScale: 0.001,
+    validation: { checkArn: false },
+  });
+  try {
+    const execution = runner.start(
+      { instanceId: 'i-1', generation: 7 },
+      {
+        executionArn: 'arn:aws:states:us-east-1:123456789012:execution:Provisioning:i-1-g7',
+        name: 'i-1-g7',
+        stateMachineArn: 'arn:aws:states:us-east-1:123456789012:stateMachine:Provisioning',
+      },
+    );
+    const outcome = await execution.outcome;
+    const entered = execution.history.filter((e) => e.type === 'StateEntered').map((e) => e.stateName);
+    return { outcome, entered, checks, of: (state: string) => calls.filter((c) => c.state === state) };
+  } finally {
+    await server.stop();
+  }
+}
+
+describe('the agent check against the local SSM', () => {
+  it.each([
+    ['an empty InstanceInformationList', 'omitted'],
+    ['InvalidInstanceId (Ssm.InvalidInstanceIdException)', 'InvalidInstanceId'],
+  ] as const)(
+    'an agent not registered for the first two checks, answered with %s, is waited for and the run succeeds',
+    async (_answer, unregistered) => {
+      const { outcome, entered, checks, of } = await runAgentCheck({ unregisteredFor: 2, unregistered });
+      expect(checks).toBe(3);
+      expect(entered.filter((s) => s === 'Wait for the agent')).toHaveLength(2);
+      expect(of('Record the failure')).toEqual([]);
+      expect(of('Run playbook')).toHaveLength(1);
+      expect(of('Send one notification').map((c) => c.payload.status)).toEqual(['SUCCESS']);
+      expect(outcome.status).toBe('SUCCEEDED');
+    },
+  );
+
+  it('AccessDenied on DescribeInstanceInformation fails fast: one call, and the run records FAILED with the message', async () => {
+    const denied =
+      'User: arn:aws:sts::123456789012:assumed-role/Provisioning-Role/x is not authorized to perform: ssm:DescribeInstanceInformation on resource: arn:aws:ssm:us-east-1:123456789012:*';
+    const { checks, of, entered } = await runAgentCheck({ deny: denied });
+    expect(checks).toBe(1);
+    expect(entered).not.toContain('Run playbook');
+    const error = of('Record the failure')[0]?.payload.error as { Error: string; Cause: string };
+    expect(error.Error).toBe('Ssm.SsmException');
+    expect(error.Cause).toContain(denied);
+    expect(of('Send one notification').map((c) => c.payload.status)).toEqual(['FAILED']);
+  });
+});

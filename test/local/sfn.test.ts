@@ -13,7 +13,12 @@ import { type AwsServer, startAwsServer } from '../../scripts/local/aws-server.j
 import type { InvokeOutcome } from '../../scripts/local/services/lambda.js';
 import { SecretsManagerEmulator } from '../../scripts/local/services/secrets-manager.js';
 import { type ExecutionRecord, SfnEmulator } from '../../scripts/local/services/sfn.js';
-import { StateMachineRunner, TaskTokenBroker, UnmappedTaskError } from '../../scripts/local/sfn-runner.js';
+import {
+  StateMachineRunner,
+  sdkIntegrationErrorName,
+  TaskTokenBroker,
+  UnmappedTaskError,
+} from '../../scripts/local/sfn-runner.js';
 
 const credentials = { accessKeyId: 'test', secretAccessKey: 'test' };
 const fn = (name: string) => `arn:aws:lambda:us-east-1:123456789012:function:${name}`;
@@ -469,5 +474,18 @@ describe('StateMachineRunner refusals', () => {
       },
     );
     expect(await run.outcome).toEqual({ status: 'SUCCEEDED', output: 'early' });
+  });
+});
+
+describe('SDK integration error names (as Step Functions reports them)', () => {
+  it('names modeled errors <Service>.<Name>Exception, and IAM/signature errors by the catch-all <Service>.<Service>Exception', () => {
+    expect(sdkIntegrationErrorName('ssm', 'InvalidInstanceId')).toBe('Ssm.InvalidInstanceIdException');
+    expect(sdkIntegrationErrorName('ssm', 'ThrottlingException')).toBe('Ssm.ThrottlingException');
+    expect(sdkIntegrationErrorName('ssm', 'InternalServerError')).toBe('Ssm.InternalServerErrorException');
+    expect(sdkIntegrationErrorName('ssm', 'AccessDeniedException')).toBe('Ssm.SsmException');
+    expect(sdkIntegrationErrorName('s3', 'AccessDenied')).toBe('S3.S3Exception');
+    expect(sdkIntegrationErrorName('secretsmanager', 'ResourceNotFoundException')).toBe(
+      'SecretsManager.ResourceNotFoundException',
+    );
   });
 });

@@ -6,6 +6,7 @@ import {
   DescribeInstanceInformationCommand,
   GetCommandInvocationCommand,
   ListCommandInvocationsCommand,
+  ListCommandsCommand,
   SendCommandCommand,
   SSMClient,
 } from '@aws-sdk/client-ssm';
@@ -219,6 +220,43 @@ describe('SSM Run Command with the local agent', () => {
       expect(counter?.throttled).toBeGreaterThan(0);
       expect(counter?.calls).toBe(8 + (counter?.throttled ?? 0));
       expect(new Set(seen)).toEqual(new Set(['THROTTLING']));
+    });
+  });
+
+  describe('ListCommands', () => {
+    it("lists an instance's commands newest first with their Comment, filtered by InvokedAfter", async () => {
+      const before = new Date(Date.now() - 1000);
+      const first = await send({
+        DocumentName: 'Local-Shell',
+        Parameters: { commands: ['true'] },
+        Comment: 'k/1 one',
+      });
+      const second = await send({
+        DocumentName: 'Local-Shell',
+        Parameters: { commands: ['true'] },
+        Comment: 'k/2 two',
+      });
+      const listed = await ssm.send(
+        new ListCommandsCommand({
+          InstanceId: web(),
+          Filters: [{ key: 'InvokedAfter', value: before.toISOString() }],
+        }),
+      );
+      const ids = (listed.Commands ?? []).map((c) => [c.CommandId, c.Comment]);
+      expect(ids.slice(0, 2)).toEqual([
+        [second.Command?.CommandId, 'k/2 two'],
+        [first.Command?.CommandId, 'k/1 one'],
+      ]);
+      const none = await ssm.send(
+        new ListCommandsCommand({
+          InstanceId: web(),
+          Filters: [{ key: 'InvokedAfter', value: new Date(Date.now() + 60_000).toISOString() }],
+        }),
+      );
+      expect(none.Commands).toEqual([]);
+      await expect(ssm.send(new ListCommandsCommand({ MaxResults: 51 }))).rejects.toMatchObject({
+        name: 'ValidationException',
+      });
     });
   });
 
@@ -538,5 +576,39 @@ describe('simulated AWS-ApplyAnsiblePlaybooks (benchmark scale)', () => {
       await server.stop();
       rmSync(root, { recursive: true, force: true });
     }
+  });
+});
+
+describe('DescribeInstanceInformation for a node whose agent has not registered', () => {
+  const nodes = { managedNode: () => undefined, managedNodes: () => [] };
+  const runner = { submit: () => {}, cancel: () => {} };
+  const ask = async (emulator: SsmEmulator) => {
+    const server = await startAwsServer({ emulators: [emulator] });
+    try {
+      const client = new SSMClient({
+        endpoint: server.endpoint,
+        region: 'us-east-1',
+        credentials,
+        maxAttempts: 1,
+      });
+      return await client.send(
+        new DescribeInstanceInformationCommand({
+          Filters: [{ Key: 'InstanceIds', Values: ['i-0aaaaaaaaaaaaaaa1'] }],
+        }),
+      );
+    } finally {
+      await server.stop();
+    }
+  };
+
+  it('answers an empty list by default, or InvalidInstanceId when configured (per stack or per instance)', async () => {
+    const documents = new SsmDocuments();
+    expect((await ask(new SsmEmulator({ nodes, documents, runner }))).InstanceInformationList).toEqual([]);
+    await expect(
+      ask(new SsmEmulator({ nodes, documents, runner, unregisteredInstances: 'InvalidInstanceId' })),
+    ).rejects.toMatchObject({ name: 'InvalidInstanceId', $metadata: { httpStatusCode: 400 } });
+    await expect(
+      ask(new SsmEmulator({ nodes, documents, runner, unregisteredInstances: () => 'InvalidInstanceId' })),
+    ).rejects.toMatchObject({ name: 'InvalidInstanceId' });
   });
 });

@@ -110,7 +110,20 @@ export interface SsmEmulatorOptions {
   ) => string | undefined;
   /** Tags of an instance or managed node (EC2 tags / SSM resource tags). */
   readonly tagsOf?: (instanceId: string) => Readonly<Record<string, string>>;
+  /**
+   * How DescribeInstanceInformation answers an InstanceIds filter naming a node whose agent has not
+   * registered (yet): `omitted` leaves it out of InstanceInformationList (an empty list for one id), or
+   * `InvalidInstanceId`, which the API reference lists among the operation's errors ("SSM Agent isn't
+   * registered with the SSM endpoint", DescribeInstanceInformation, AWS Systems Manager API Reference,
+   * https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_DescribeInstanceInformation.html).
+   * AWS answers either way, so a caller must handle both. A function decides per instance.
+   * Default `omitted`.
+   */
+  readonly unregisteredInstances?: UnregisteredAnswer | ((instanceId: string) => UnregisteredAnswer);
 }
+
+/** How DescribeInstanceInformation answers for a node that is not registered with SSM. */
+export type UnregisteredAnswer = 'omitted' | 'InvalidInstanceId';
 
 /** SSM: GetCommandInvocation returns the first 24,000 characters of each stream. */
 export const OUTPUT_CONTENT_LIMIT = 24_000;
@@ -143,6 +156,8 @@ export class SsmEmulator implements ServiceEmulator {
         return jsonResponse({ Command: this.commandShape(this.sendCommand(input)) }, '1.1');
       case 'GetCommandInvocation':
         return jsonResponse(this.getCommandInvocation(input), '1.1');
+      case 'ListCommands':
+        return jsonResponse(this.listCommandsApi(input), '1.1');
       case 'ListCommandInvocations':
         return jsonResponse(this.listCommandInvocations(input), '1.1');
       case 'CancelCommand':
@@ -382,6 +397,69 @@ export class SsmEmulator implements ServiceEmulator {
     };
   }
 
+  /**
+   * ListCommands as the API reference documents it (ListCommands, AWS Systems Manager API Reference,
+   * https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_ListCommands.html): CommandId or
+   * InstanceId, Filters on InvokedAfter / InvokedBefore / Status / DocumentName (`key`/`value`, 1 to 5),
+   * MaxResults 1–50 (default 50), newest first, each Command with its Comment.
+   */
+  private listCommandsApi(input: Record<string, unknown>): Record<string, unknown> {
+    const commandId = str(input.CommandId);
+    const instanceId = str(input.InstanceId);
+    const maxResults = typeof input.MaxResults === 'number' ? input.MaxResults : 50;
+    if (maxResults < 1 || maxResults > 50) {
+      throw new ServiceError(
+        'ValidationException',
+        `1 validation error detected: Value '${maxResults}' at 'maxResults' failed to satisfy constraint: Member must have value between 1 and 50`,
+      );
+    }
+    const filters = (Array.isArray(input.Filters) ? input.Filters : []).map((f) => {
+      const filter = f as { key?: unknown; value?: unknown };
+      return { key: str(filter.key) ?? '', value: str(filter.value) ?? '' };
+    });
+    if (Array.isArray(input.Filters) && (filters.length < 1 || filters.length > 5)) {
+      throw new ServiceError('ValidationException', 'Filters must hold 1 to 5 filters.');
+    }
+    const tests = filters.map(({ key, value }): ((c: CommandRecord) => boolean) => {
+      switch (key) {
+        case 'InvokedAfter':
+        case 'InvokedBefore': {
+          const at = Date.parse(value);
+          if (Number.isNaN(at))
+            throw new ServiceError('InvalidFilterValue', `${key} needs a timestamp, got ${value}.`);
+          return key === 'InvokedAfter' ? (c) => c.requestedAt >= at : (c) => c.requestedAt <= at;
+        }
+        case 'Status':
+          return (c) => this.commandStatus(c) === value;
+        case 'DocumentName':
+          return (c) => c.document.name === value;
+        default:
+          throw new ServiceError(
+            'InvalidFilterKey',
+            `The local SSM does not support the ListCommands filter ${key}.`,
+          );
+      }
+    });
+    const all = [...this.commands.values()]
+      .filter((c) => commandId === undefined || c.commandId === commandId)
+      .filter((c) => instanceId === undefined || c.instanceIds.includes(instanceId))
+      .filter((c) => tests.every((t) => t(c)))
+      .reverse();
+    const scope = JSON.stringify({ commandId, instanceId, filters, maxResults });
+    const start = decodePageToken(str(input.NextToken), scope, 'InvalidNextToken');
+    const page = all.slice(start, start + maxResults);
+    const next = start + page.length < all.length ? encodePageToken(start + page.length, scope) : undefined;
+    return { Commands: page.map((c) => this.commandShape(c)), ...(next ? { NextToken: next } : {}) };
+  }
+
+  /** A command's status: its invocations' when they agree (one target), else InProgress until all ended. */
+  private commandStatus(command: CommandRecord): InvocationStatus {
+    const statuses = [...command.invocations.values()].map((i) => i.status);
+    if (statuses.length > 0 && statuses.every((s) => s === statuses[0]))
+      return statuses[0] as InvocationStatus;
+    return statuses.every((s) => TERMINAL_STATUSES.has(s)) ? 'Failed' : 'InProgress';
+  }
+
   private cancelCommand(input: Record<string, unknown>): void {
     const commandId = str(input.CommandId) ?? '';
     const command = this.commands.get(commandId);
@@ -412,6 +490,7 @@ export class SsmEmulator implements ServiceEmulator {
       const filter = f as { key?: unknown; valueSet?: unknown };
       filters.push({ key: str(filter.key) ?? '', values: strList(filter.valueSet) });
     }
+    this.refuseUnregistered(filters);
     const tests = filters.map((f) => nodeFilter(f.key, f.values));
     const nodes = this.options.nodes.managedNodes().filter((n) => tests.every((t) => t(n)));
     const scope = JSON.stringify({ filters, maxResults });
@@ -437,6 +516,21 @@ export class SsmEmulator implements ServiceEmulator {
     };
   }
 
+  /** InvalidInstanceId for a filtered id that is not registered, when so configured (see unregisteredInstances). */
+  private refuseUnregistered(filters: readonly { key: string; values: readonly string[] }[]): void {
+    const option = this.options.unregisteredInstances ?? 'omitted';
+    for (const id of filters.filter((f) => f.key === 'InstanceIds').flatMap((f) => f.values)) {
+      if (this.options.nodes.managedNode(id)) continue;
+      const answer = typeof option === 'function' ? option(id) : option;
+      if (answer === 'InvalidInstanceId') {
+        throw new ServiceError(
+          'InvalidInstanceId',
+          `Instance ${id} is not registered with SSM: its SSM Agent is not running or not registered with the SSM endpoint.`,
+        );
+      }
+    }
+  }
+
   private commandShape(command: CommandRecord): Record<string, unknown> {
     return {
       CommandId: command.commandId,
@@ -448,8 +542,8 @@ export class SsmEmulator implements ServiceEmulator {
       InstanceIds: command.instanceIds,
       Targets: [],
       RequestedDateTime: epochSeconds(command.requestedAt),
-      Status: 'Pending',
-      StatusDetails: 'Pending',
+      Status: this.commandStatus(command),
+      StatusDetails: this.commandStatus(command),
       OutputS3Region: this.region,
       OutputS3BucketName: command.outputS3BucketName ?? '',
       OutputS3KeyPrefix: command.outputS3KeyPrefix ?? '',
