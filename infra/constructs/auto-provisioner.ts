@@ -405,6 +405,7 @@ export class AutoProvisioner extends Construct {
       topic,
       functions: Object.fromEntries(Object.entries(this.functions).map(([k, v]) => [k, v.function])),
     });
+    this.notifications.allowAlarms(this.monitoring.alarmArns);
   }
 
   /**

@@ -217,6 +217,22 @@ describe('scenario 9: instance profiles, the bundle policy and autoprov doctor',
     expect(outcomesOf(NO_PROFILE)).toEqual(['FAILED']);
   });
 
+  it('an alarm of the synthesized stack that fires reaches the topic, published as cloudwatch.amazonaws.com', () => {
+    // Arrange
+    const { cloudwatch } = stack.emulators;
+    const name = cloudwatch.names().find((n) => n.endsWith('-FailedEvents')) ?? '';
+    const topicArn = stack.spec.outputs.find((o) => o.key === 'TopicArn')?.value;
+    const before = stack.notifications().length;
+
+    // Act
+    cloudwatch.setAlarmState(name, 'ALARM', 'Threshold Crossed: 1 datapoint [1.0] >= 1.0');
+
+    // Assess
+    const published = stack.notifications().slice(before);
+    expect(published.map((m) => [m.topicArn, JSON.parse(m.message).AlarmName])).toEqual([[topicArn, name]]);
+    expect(cloudwatch.history.at(-1)?.summary).toBe(`Successfully executed action ${topicArn}`);
+  });
+
   it('refuses a fleet file that names an instance profile local mode does not have', async () => {
     // Arrange
     const dir = stateDir('profiles-bad');

@@ -467,6 +467,17 @@ describe('events, schedule and notifications', () => {
 });
 
 describe('alarms and outputs', () => {
+  /** Conditions that admit CloudWatch only on behalf of the stack's own alarms, named one by one. */
+  const stackAlarmsOnly = () => {
+    const names = resources(template, 'AWS::CloudWatch::Alarm').map(([, a]) => String(a.AlarmName));
+    expect(names).toHaveLength(5);
+    for (const name of names) expect(name).toMatch(/^AnsibleAutoProvisioner-[A-Za-z]+$/);
+    return {
+      StringEquals: { 'aws:SourceAccount': ACCOUNT },
+      ArnEquals: { 'aws:SourceArn': names.map((n) => `arn:aws:cloudwatch:${REGION}:${ACCOUNT}:alarm:${n}`) },
+    };
+  };
+
   it('alarms to the topic on failed, throttled, aborted and timed-out executions and on the dead-letter queue', () => {
     const [topicId] = single(resources(template, 'AWS::SNS::Topic'), 'topic');
     const alarms = resources(template, 'AWS::CloudWatch::Alarm');
@@ -500,10 +511,7 @@ describe('alarms and outputs', () => {
     };
     const alarms = keyPolicy.Statement.find((st) => st.Principal?.Service === 'cloudwatch.amazonaws.com');
     expect(alarms?.Action.sort()).toEqual(['kms:Decrypt', 'kms:GenerateDataKey*']);
-    expect(alarms?.Condition).toEqual({
-      StringEquals: { 'aws:SourceAccount': ACCOUNT },
-      ArnLike: { 'aws:SourceArn': `arn:aws:cloudwatch:${REGION}:${ACCOUNT}:alarm:*` },
-    });
+    expect(alarms?.Condition).toEqual(stackAlarmsOnly());
     // The notifier: Publish on this topic, the two key actions SNS needs on this key, nothing wider.
     const notifierRole = roleOf(functionOf(template, 'notifier')[1]);
     const granted = statements(template)
@@ -518,6 +526,31 @@ describe('alarms and outputs', () => {
         `sns:Publish ${resolved(template, { Ref: topicId })}`,
       ].sort(),
     );
+  });
+
+  it("lets exactly the stack's alarms publish to the topic: the topic policy enforceSSL created replaced SNS's default one", () => {
+    const [topicId] = single(resources(template, 'AWS::SNS::Topic'), 'topic');
+    const [, policy] = single(resources(template, 'AWS::SNS::TopicPolicy'), 'topic policy');
+    const document = resolved(template, policy.PolicyDocument) as {
+      Statement: {
+        Effect: string;
+        Principal?: unknown;
+        Action: unknown;
+        Resource: unknown;
+        Condition?: unknown;
+      }[];
+    };
+    const allows = document.Statement.filter((st) => st.Effect === 'Allow');
+    expect(allows).toEqual([
+      {
+        Sid: 'StackAlarmsPublish',
+        Effect: 'Allow',
+        Principal: { Service: 'cloudwatch.amazonaws.com' },
+        Action: 'sns:Publish',
+        Resource: `arn:aws:sns:${REGION}:${ACCOUNT}:${topicId}`,
+        Condition: stackAlarmsOnly(),
+      },
+    ]);
   });
 
   it('has a dashboard: outcomes per hour, runs, aborted/timed out/throttled, DLQ depth, function errors, alarms', () => {
