@@ -350,6 +350,16 @@ export class AutoProvisioner extends Construct {
     );
 
     this.grantSendCommand(runCommand, optIn.tagKey, optIn.tagValue, rules.inventoryHosts);
+    // SendCommand also authorizes the bucket OutputS3BucketName names (IAM's resource types for
+    // ssm:SendCommand are bucket, document, instance and managed-instance: "Actions, resources, and condition
+    // keys for AWS Systems Manager", https://docs.aws.amazon.com/service-authorization/latest/reference/list_awssystemsmanager.html).
+    runCommand.role.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'SendWithOutputToOurBucket',
+        actions: ['ssm:SendCommand'],
+        resources: [this.playbookBundle.bucket.bucketArn],
+      }),
+    );
     runCommand.allowOnAnyResource(
       ['ssm:CancelCommand'],
       'ssm:CancelCommand has no resource-level permissions (used only to cancel a command a newer claim superseded)',

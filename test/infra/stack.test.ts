@@ -192,17 +192,25 @@ describe('playbook bundle and buckets', () => {
 });
 
 describe('least privilege', () => {
-  it('lets only run-command SendCommand: our two documents, opted-in hosts by tag condition, inventory hosts by id', () => {
+  it('lets only run-command SendCommand: our two documents, opted-in hosts by tag condition, inventory hosts by id, output to our bucket', () => {
     const sends = withAction(statements(template), 'ssm:SendCommand');
     const runCommandRole = roleOf(functionOf(template, 'run-command')[1]);
     for (const s of sends) expect(s.roles).toEqual([runCommandRole]);
     const [docId] = single(resources(template, 'AWS::SSM::Document'), 'ensure-Ansible document');
-    expect(sends).toHaveLength(3);
+    expect(sends).toHaveLength(4);
     const documents = sends.find((s) => !s.Condition && s.Resource.some((r) => r.includes(':document/')));
     const hosts = sends.find((s) => s.Condition);
+    // SendCommand authorizes the OutputS3BucketName bucket too: exactly the artifacts bucket it writes to.
+    const outputBucket = String(
+      resolved(template, envOf(functionOf(template, 'run-command')[1]).OUTPUT_BUCKET),
+    );
+    const buckets = sends.filter((s) => s.Resource.some((r) => r.startsWith('arn:aws:s3:')));
+    expect(buckets.map((s) => [s.Resource, s.Condition])).toEqual([
+      [[`arn:aws:s3:::${outputBucket}`], undefined],
+    ]);
     // The shipped inventory (playbooks/inventory/onprem.ini) lists three SSM managed nodes, untagged:
     // being listed is their opt-in, so the policy names exactly them — no wildcard, no condition.
-    const inventory = sends.find((s) => !s.Condition && s !== documents);
+    const inventory = sends.find((s) => !s.Condition && s !== documents && !buckets.includes(s));
     expect(inventory?.Resource.sort()).toEqual(
       ['mi-0123456789abcdef0', 'mi-0abcdef1234567890', 'mi-0fedcba9876543210'].map(
         (id) => `arn:aws:ssm:${REGION}:${ACCOUNT}:managed-instance/${id}`,
@@ -246,7 +254,7 @@ describe('least privilege', () => {
     // Assess
     const sends = withAction(statements(big as Template), 'ssm:SendCommand');
     expect(sends.flatMap((s) => s.Resource).filter((r) => /managed-instance\/mi-/.test(r))).toEqual([]);
-    expect(sends).toHaveLength(2);
+    expect(sends).toHaveLength(3);
     const warnings = Annotations.fromStack(stack).findWarning('*', Match.stringLikeRegexp('101 hosts'));
     expect(warnings).toHaveLength(1);
     expect(String(warnings[0]?.entry.data)).toContain('add-tags-to-resource');
