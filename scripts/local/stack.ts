@@ -436,6 +436,13 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         if (!instance.instanceProfile) return 'the instance has no instance profile';
         return iam.denial(instance.instanceProfile, 's3:GetObject', `arn:aws:s3:::${bucket}/${key}`);
       },
+      // Command output is uploaded with the same credentials (PutObject with an ACL: PutObjectAcl too).
+      writeDenied: (instanceId, bucket, key, action) => {
+        const instance = fleet.get(instanceId);
+        if (!instance || instance.kind === 'hybrid') return undefined;
+        if (!instance.instanceProfile) return 'the instance has no instance profile';
+        return iam.denial(instance.instanceProfile, action, `arn:aws:s3:::${bucket}/${key}`);
+      },
     });
     // SendCommand is authorized with the calling function's role, as IAM would: the run-command role's
     // opt-in tag condition and its list of inventory hosts decide which hosts a command may reach.

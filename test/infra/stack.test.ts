@@ -166,7 +166,7 @@ describe('playbook bundle and buckets', () => {
     expect(url).toMatch(/^https:\/\/s3\.us-east-1\.amazonaws\.com\/[a-z0-9]+\/bundle\//);
   });
 
-  it('offers a managed policy: read the bundle, write command output, nothing else', () => {
+  it("offers a managed policy: read the bundle, write command output (with the agent's ACL), nothing else", () => {
     const [id] = single(resources(template, 'AWS::IAM::ManagedPolicy'), 'managed policy');
     const granted = statements(template).filter((s) => s.policy === id);
     const flat = granted.flatMap((s) => s.Action.map((a) => `${a} ${s.Resource.join(',')}`));
@@ -174,6 +174,8 @@ describe('playbook bundle and buckets', () => {
       expect.arrayContaining([
         expect.stringMatching(/^s3:GetObject arn:aws:s3:::[a-z0-9]+\/bundle\/\*$/),
         expect.stringMatching(/^s3:PutObject arn:aws:s3:::[a-z0-9]+\/commands\/\*$/),
+        // The agent uploads with the bucket-owner-full-control ACL: PutObjectAcl, on the same prefix only.
+        expect.stringMatching(/^s3:PutObjectAcl arn:aws:s3:::[a-z0-9]+\/commands\/\*$/),
         expect.stringMatching(/^logs:PutLogEvents arn:aws:logs:/),
       ]),
     );
@@ -186,6 +188,7 @@ describe('playbook bundle and buckets', () => {
         's3:GetEncryptionConfiguration',
         's3:GetObject',
         's3:PutObject',
+        's3:PutObjectAcl',
       ].sort(),
     );
   });

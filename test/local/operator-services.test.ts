@@ -19,7 +19,13 @@ import { Fleet, LOCAL_INSTANCE_PROFILE } from '../../scripts/local/fleet.js';
 import { accessKeyIdOf } from '../../scripts/local/protocol.js';
 import { CloudFormationEmulator } from '../../scripts/local/services/cloudformation.js';
 import { Ec2Emulator } from '../../scripts/local/services/ec2.js';
-import { IamEmulator, type PolicyStatement, SSM_CORE_POLICY_ARN } from '../../scripts/local/services/iam.js';
+import {
+  IamEmulator,
+  type PolicyDocument,
+  type PolicyStatement,
+  SSM_CORE_POLICY_ARN,
+} from '../../scripts/local/services/iam.js';
+import { OUTPUT_UPLOAD_ACL, putObjectActions } from '../../scripts/local/services/s3.js';
 import { SqsEmulator } from '../../scripts/local/services/sqs.js';
 import { SsmEmulator } from '../../scripts/local/services/ssm.js';
 import { SsmDocuments } from '../../scripts/local/ssm-documents.js';
@@ -27,6 +33,7 @@ import {
   envOf,
   functionOf,
   resolved,
+  resources,
   roleOf,
   statementsOfRole,
   type Template,
@@ -266,6 +273,32 @@ describe('local operator services', () => {
     expect(foreign).toBe(
       `AccessDeniedException: User: arn:aws:sts::${ACCOUNT}:assumed-role/RunCommandRole/LOCALrunCommand is not authorized to perform: ssm:SendCommand on resource: arn:aws:s3:::someone-elses-bucket because no identity-based policy allows the ssm:SendCommand action`,
     );
+  });
+
+  it('lets an instance with the synthesized InstancePolicy upload command output as the agent does (PutObject with its ACL), under commands/ only', () => {
+    // Arrange: the stack's InstancePolicy, resolved, on a profile next to the SSM core policy
+    const template = synthTemplate() as Template;
+    const [policyId, policy] = resources(template, 'AWS::IAM::ManagedPolicy')[0] ?? [];
+    const [, runCommand] = functionOf(template, 'run-command');
+    const bucket = String(resolved(template, envOf(runCommand).OUTPUT_BUCKET));
+    const local = new IamEmulator(ACCOUNT);
+    local.addManagedPolicy(String(policyId), resolved(template, policy?.PolicyDocument) as PolicyDocument);
+    local.addInstanceProfile('Provisioned', [SSM_CORE_POLICY_ARN, String(policyId)]);
+    const upload = (key: string) =>
+      putObjectActions(OUTPUT_UPLOAD_ACL).map((action) =>
+        local.denial('Provisioned', action, `arn:aws:s3:::${bucket}/${key}`),
+      );
+
+    // Act / Assess
+    expect(putObjectActions(OUTPUT_UPLOAD_ACL)).toEqual(['s3:PutObject', 's3:PutObjectAcl']);
+    expect(upload('commands/i-0x-g1/cmd/i-0x/awsrunShellScript/runShellScript/stdout')).toEqual([
+      undefined,
+      undefined,
+    ]);
+    expect(upload('bundle/playbooks.zip')).toEqual([
+      expect.stringMatching(/not authorized to perform: s3:PutObject /),
+      expect.stringMatching(/not authorized to perform: s3:PutObjectAcl /),
+    ]);
   });
 
   it('an EC2 instance without a profile never registers with SSM', () => {
