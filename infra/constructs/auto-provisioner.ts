@@ -89,6 +89,12 @@ export interface AutoProvisionerProps {
    */
   readonly telegramSecretArn?: string;
   /**
+   * ARN of the customer managed KMS key the Slack/Telegram secrets are encrypted with. The notifier gets
+   * kms:Decrypt on exactly this key, and only through Secrets Manager.
+   * @default - the secrets use the AWS managed key aws/secretsmanager (no grant needed)
+   */
+  readonly secretsKmsKeyArn?: string;
+  /**
    * CloudFormation deletion protection on the state table.
    * @default true
    */
@@ -393,6 +399,17 @@ export class AutoProvisioner extends Construct {
       ['TelegramSecret', props.telegramSecretArn],
     ] as const) {
       if (arn) secretsmanager.Secret.fromSecretCompleteArn(this, name, arn).grantRead(notifier.role);
+    }
+    // Secrets under a customer managed key need kms:Decrypt on it; only via Secrets Manager in this region.
+    if (props.secretsKmsKeyArn) {
+      notifier.role.addToPolicy(
+        new iam.PolicyStatement({
+          sid: 'DecryptChatSecrets',
+          actions: ['kms:Decrypt'],
+          resources: [props.secretsKmsKeyArn],
+          conditions: { StringEquals: { 'kms:ViaService': `secretsmanager.${stack.region}.amazonaws.com` } },
+        }),
+      );
     }
 
     // ---- Events, schedule, monitoring -----------------------------------------------------------------

@@ -334,7 +334,40 @@ describe('least privilege', () => {
     const publish = withAction(grants('notifier'), 'sns:Publish');
     expect(publish.flatMap((s) => s.Resource)).toEqual([`arn:aws:sns:${REGION}:${ACCOUNT}:${topicId}`]);
     expect(withAction(statements(template), 'secretsmanager:GetSecretValue')).toEqual([]);
+    // No secrets key configured: kms:Decrypt only on the topic's own key, never through Secrets Manager.
+    const [keyId] = single(resources(template, 'AWS::KMS::Key'), 'KMS key');
+    expect(withAction(statements(template), 'kms:Decrypt').flatMap((s) => s.Resource)).toEqual([
+      resolved(template, { 'Fn::GetAtt': [keyId, 'Arn'] }),
+    ]);
     expect(envOf(functionOf(template, 'notifier')[1])).not.toHaveProperty('SLACK_SECRET_ARN');
+  });
+});
+
+describe('chat secrets under a customer managed key', () => {
+  it('gives the notifier kms:Decrypt on exactly the configured key, through Secrets Manager only', () => {
+    const key = `arn:aws:kms:${REGION}:${ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab`;
+    const t = synthTemplate({
+      context: {
+        'autoprov:slackSecretArn': `arn:aws:secretsmanager:${REGION}:${ACCOUNT}:secret:autoprov/slack-AbCdEf`,
+        'autoprov:secretsKmsKeyArn': key,
+      },
+    }) as Template;
+    const decrypts = withAction(statements(t), 'kms:Decrypt').filter((s) => s.Resource.includes(key));
+    expect(
+      decrypts.map((s) => ({
+        Action: s.Action,
+        Resource: s.Resource,
+        Condition: s.Condition,
+        roles: s.roles,
+      })),
+    ).toEqual([
+      {
+        Action: ['kms:Decrypt'],
+        Resource: [key],
+        Condition: { StringEquals: { 'kms:ViaService': `secretsmanager.${REGION}.amazonaws.com` } },
+        roles: [roleOf(functionOf(t, 'notifier')[1])],
+      },
+    ]);
   });
 });
 
@@ -792,6 +825,15 @@ describe('settings and validation at synth', () => {
   it('refuses an opt-in tag in context that differs from rules.yaml', () => {
     expect(() => synthTemplate({ context: { 'autoprov:optInTagKey': 'something-else' } })).toThrow(
       /Opt-in tag mismatch/,
+    );
+  });
+
+  it('refuses a secrets key that is not a KMS key ARN, saying how to get one', () => {
+    for (const bad of ['alias/autoprov', 'arn:aws:kms:us-east-1:123456789012:alias/autoprov', '1234abcd']) {
+      expect(() => synthTemplate({ context: { 'autoprov:secretsKmsKeyArn': bad } })).toThrow(SettingsError);
+    }
+    expect(() => synthTemplate({ context: { 'autoprov:secretsKmsKeyArn': 'alias/autoprov' } })).toThrow(
+      'Context autoprov:secretsKmsKeyArn must be the ARN of a KMS key, arn:aws:kms:<region>:<account>:key/<key id>, got "alias/autoprov".',
     );
   });
 
