@@ -41,6 +41,10 @@ export function readSettings(node: Node): DeploymentSettings {
       leaseSeconds: optionalNumber(get('leaseSeconds'), 'leaseSeconds'),
       slackSecretArn: optionalString(get('slackSecretArn'), 'slackSecretArn'),
       telegramSecretArn: optionalString(get('telegramSecretArn'), 'telegramSecretArn'),
+      secretsKmsKeyArn: kmsKeyArn(
+        optionalString(get('secretsKmsKeyArn'), 'secretsKmsKeyArn'),
+        'secretsKmsKeyArn',
+      ),
       tableDeletionProtection: optionalBoolean(get('tableDeletionProtection'), 'tableDeletionProtection'),
     },
   };
@@ -54,6 +58,18 @@ function toRetention(days: number): logs.RetentionDays {
     );
   }
   return days as logs.RetentionDays;
+}
+
+/** A KMS key ARN (single- or multi-Region key id); an alias ARN is refused: IAM authorizes the key itself. */
+const KMS_KEY_ARN =
+  /^arn:aws(?:-[a-z]+)*:kms:[a-z]{2}(?:-[a-z]+)+-\d:\d{12}:key\/(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32})$/;
+
+function kmsKeyArn(value: string | undefined, key: string): string | undefined {
+  if (value === undefined || KMS_KEY_ARN.test(value)) return value;
+  throw new SettingsError(
+    `Context ${PREFIX}${key} must be the ARN of a KMS key, arn:aws:kms:<region>:<account>:key/<key id>, got "${value}". ` +
+      'Use the key ARN (aws kms describe-key --key-id <alias or id> --query KeyMetadata.Arn), not an alias: IAM grants kms:Decrypt on the key itself.',
+  );
 }
 
 function optionalString(value: unknown, key: string): string | undefined {

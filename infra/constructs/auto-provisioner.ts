@@ -89,6 +89,12 @@ export interface AutoProvisionerProps {
    */
   readonly telegramSecretArn?: string;
   /**
+   * ARN of the customer managed KMS key the Slack/Telegram secrets are encrypted with. The notifier gets
+   * kms:Decrypt on exactly this key, and only through Secrets Manager.
+   * @default - the secrets use the AWS managed key aws/secretsmanager (no grant needed)
+   */
+  readonly secretsKmsKeyArn?: string;
+  /**
    * CloudFormation deletion protection on the state table.
    * @default true
    */
@@ -350,6 +356,16 @@ export class AutoProvisioner extends Construct {
     );
 
     this.grantSendCommand(runCommand, optIn.tagKey, optIn.tagValue, rules.inventoryHosts);
+    // SendCommand also authorizes the bucket OutputS3BucketName names (IAM's resource types for
+    // ssm:SendCommand are bucket, document, instance and managed-instance: "Actions, resources, and condition
+    // keys for AWS Systems Manager", https://docs.aws.amazon.com/service-authorization/latest/reference/list_awssystemsmanager.html).
+    runCommand.role.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'SendWithOutputToOurBucket',
+        actions: ['ssm:SendCommand'],
+        resources: [this.playbookBundle.bucket.bucketArn],
+      }),
+    );
     runCommand.allowOnAnyResource(
       ['ssm:CancelCommand', 'ssm:ListCommands'],
       'ssm:CancelCommand and ssm:ListCommands have no resource-level permissions (cancel a command a newer claim superseded; find the command a retried step already sent, docs/adr/0009)',
@@ -384,6 +400,17 @@ export class AutoProvisioner extends Construct {
     ] as const) {
       if (arn) secretsmanager.Secret.fromSecretCompleteArn(this, name, arn).grantRead(notifier.role);
     }
+    // Secrets under a customer managed key need kms:Decrypt on it; only via Secrets Manager in this region.
+    if (props.secretsKmsKeyArn) {
+      notifier.role.addToPolicy(
+        new iam.PolicyStatement({
+          sid: 'DecryptChatSecrets',
+          actions: ['kms:Decrypt'],
+          resources: [props.secretsKmsKeyArn],
+          conditions: { StringEquals: { 'kms:ViaService': `secretsmanager.${stack.region}.amazonaws.com` } },
+        }),
+      );
+    }
 
     // ---- Events, schedule, monitoring -----------------------------------------------------------------
     this.eventRouting = new EventRouting(this, 'Events', {
@@ -405,6 +432,7 @@ export class AutoProvisioner extends Construct {
       topic,
       functions: Object.fromEntries(Object.entries(this.functions).map(([k, v]) => [k, v.function])),
     });
+    this.notifications.allowAlarms(this.monitoring.alarmArns);
   }
 
   /**

@@ -46,8 +46,15 @@ export class CommandOutput extends Construct {
           resources: [props.bucket.arnForObjects(`${BUNDLE_PREFIX}*`)],
         }),
         new iam.PolicyStatement({
+          // The SSM agent uploads every output object with the canned ACL bucket-owner-full-control
+          // (aws/amazon-ssm-agent, agent/s3util/s3util.go, S3Upload: s3manager.UploadInput{ACL:
+          // "bucket-owner-full-control"}; a PutObject, or CreateMultipartUpload for large files, carrying
+          // x-amz-acl). S3's PutObject reference: "s3:PutObjectAcl - To successfully change the objects ACL
+          // of your PutObject request, you must have the s3:PutObjectAcl"
+          // (https://docs.aws.amazon.com/AmazonS3/latest/API/API_PutObject.html). The bucket enforces bucket
+          // ownership (ACLs disabled), so this cannot make an object readable by anyone else.
           sid: 'WriteCommandOutputObjects',
-          actions: ['s3:PutObject'],
+          actions: ['s3:PutObject', 's3:PutObjectAcl'],
           resources: [props.bucket.arnForObjects(`${COMMAND_OUTPUT_PREFIX}*`)],
         }),
         new iam.PolicyStatement({
@@ -78,7 +85,7 @@ export class CommandOutput extends Construct {
     acknowledge(
       policy,
       `AwsSolutions-IAM5[Resource::${bucketArn}/${COMMAND_OUTPUT_PREFIX}*]`,
-      'Write-only on the command-output prefix: SSM chooses the object keys (command id, instance id, step).',
+      'Write-only on the command-output prefix (PutObject, and PutObjectAcl for the ACL the SSM agent sets on each upload): SSM chooses the object keys (command id, instance id, step).',
     );
     acknowledge(
       policy,

@@ -1,6 +1,6 @@
 // Production defaults for operators: alarms (to the notification topic) on every way a run can end
 // badly without a provisioning notification, and one dashboard of outcomes per hour.
-import { Duration } from 'aws-cdk-lib';
+import { ArnFormat, Duration, Stack } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -23,14 +23,31 @@ export interface MonitoringProps {
 export class Monitoring extends Construct {
   /** Keyed by what they watch: executionsFailed, executionsThrottled, executionsAborted, executionsTimedOut, failedEvents. */
   public readonly alarms: Readonly<Record<string, cloudwatch.Alarm>>;
+  /**
+   * The alarms' ARNs, from their names (`<stack name>-<what>`), not from attributes: the topic's key policy
+   * names them, and a reference to the alarms would make the key depend on alarms that depend on the topic.
+   */
+  public readonly alarmArns: readonly string[];
   public readonly dashboard: cloudwatch.Dashboard;
 
   constructor(scope: Construct, id: string, props: MonitoringProps) {
     super(scope, id);
     const sm = props.stateMachine;
+    const stack = Stack.of(this);
+    const arns: string[] = [];
     const period = { period: Duration.minutes(5), statistic: cloudwatch.Stats.SUM };
     const alarm = (name: string, metric: cloudwatch.IMetric, description: string): cloudwatch.Alarm => {
+      const alarmName = `${stack.stackName}-${name}`;
+      arns.push(
+        stack.formatArn({
+          service: 'cloudwatch',
+          resource: 'alarm',
+          resourceName: alarmName,
+          arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+        }),
+      );
       const created = new cloudwatch.Alarm(this, name, {
+        alarmName,
         alarmDescription: `Ansible AutoProvisioner: ${description}`,
         metric,
         threshold: 1,
@@ -72,6 +89,8 @@ export class Monitoring extends Construct {
         'events could not be handled after every retry and wait in the failed-events queue; inspect and redrive them.',
       ),
     };
+
+    this.alarmArns = arns;
 
     const hourly = { period: Duration.hours(1), statistic: cloudwatch.Stats.SUM };
     this.dashboard = new cloudwatch.Dashboard(this, 'Dashboard', {

@@ -24,7 +24,7 @@ import { basename, join } from 'node:path';
 import { unzipSync } from 'fflate';
 import type { BusEvent } from './event-bus.js';
 import type { S3Store } from './services/s3.js';
-import { parseS3Url } from './services/s3.js';
+import { OUTPUT_UPLOAD_ACL, parseS3Url, putObjectActions } from './services/s3.js';
 import type { CommandRunner, InvocationRecord, InvocationStatus, PluginRecord } from './services/ssm.js';
 import {
   APPLY_ANSIBLE_PLAYBOOKS,
@@ -96,6 +96,16 @@ export interface SsmAgentOptions {
    * denied (the stack asks the local IAM about the instance profile). Default: everything is readable.
    */
   readonly readDenied?: (instanceId: string, bucket: string, key: string) => string | undefined;
+  /**
+   * Whether the instance's credentials may perform `action` on an S3 object (the output upload's PutObject
+   * and, for its ACL, PutObjectAcl): undefined = allowed, else why not. Default: everything is writable.
+   */
+  readonly writeDenied?: (
+    instanceId: string,
+    bucket: string,
+    key: string,
+    action: string,
+  ) => string | undefined;
 }
 
 interface Job {
@@ -105,6 +115,8 @@ interface Job {
 }
 
 export class LocalSsmAgent implements CommandRunner {
+  /** Output uploads IAM refused (what the real agent writes to its own log), oldest first. */
+  readonly uploadFailures: { instanceId: string; bucket: string; key: string; reason: string }[] = [];
   private readonly queue: Job[] = [];
   private readonly jobs = new Map<InvocationRecord, Job>();
   private running = 0;
@@ -250,8 +262,22 @@ export class LocalSsmAgent implements CommandRunner {
     if (bucket && this.options.s3.hasBucket(bucket)) {
       const prefix = command.outputS3KeyPrefix ? `${command.outputS3KeyPrefix.replace(/\/+$/, '')}/` : '';
       const base = `${prefix}${command.commandId}/${invocation.instanceId}/awsrunShellScript/${outcome.name}`;
-      this.options.s3.put(bucket, `${base}/stdout`, outcome.stdout, { contentType: 'text/plain' });
-      this.options.s3.put(bucket, `${base}/stderr`, outcome.stderr, { contentType: 'text/plain' });
+      // As the agent uploads (s3util.S3Upload): text/plain with the bucket-owner-full-control canned ACL,
+      // authorized with the instance's credentials. A refused upload is only logged by the real agent
+      // (fileS3.go: "Failed to upload the output to s3"); the command's status does not change.
+      for (const [key, body] of [
+        [`${base}/stdout`, outcome.stdout],
+        [`${base}/stderr`, outcome.stderr],
+      ] as const) {
+        const denied = putObjectActions(OUTPUT_UPLOAD_ACL)
+          .map((action) => this.options.writeDenied?.(invocation.instanceId, bucket, key, action))
+          .find((reason) => reason !== undefined);
+        if (denied !== undefined) {
+          this.uploadFailures.push({ instanceId: invocation.instanceId, bucket, key, reason: denied });
+          continue;
+        }
+        this.options.s3.put(bucket, key, body, { contentType: 'text/plain', acl: OUTPUT_UPLOAD_ACL });
+      }
       plugin.stdoutUrl = `https://s3.${this.region}.amazonaws.com/${bucket}/${base}/stdout`;
       plugin.stderrUrl = `https://s3.${this.region}.amazonaws.com/${bucket}/${base}/stderr`;
     }

@@ -35,6 +35,7 @@ import {
 import { FunctionHost, type FunctionStats, functionAccessKeyId } from './function-host.js';
 import { accessKeyIdOf, type ServiceName } from './protocol.js';
 import { CloudFormationEmulator } from './services/cloudformation.js';
+import { CloudWatchAlarms } from './services/cloudwatch.js';
 import { Ec2Emulator } from './services/ec2.js';
 import { IamEmulator, SSM_CORE_POLICY_ARN } from './services/iam.js';
 import { LambdaEmulator } from './services/lambda.js';
@@ -205,6 +206,8 @@ export interface LocalStack {
     readonly sfn: SfnEmulator;
     readonly ssm: SsmEmulator;
     readonly sns: SnsEmulator;
+    /** The stack's alarms: setAlarmState publishes to their topics as cloudwatch.amazonaws.com. */
+    readonly cloudwatch: CloudWatchAlarms;
     readonly s3: S3Store;
     readonly lambda: LambdaEmulator;
     readonly secrets: SecretsManagerEmulator;
@@ -387,6 +390,16 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     }
     const sns = new SnsEmulator({ account: spec.account, region: spec.region });
     for (const topic of spec.topics) sns.createTopic(topic);
+    for (const policy of spec.topicPolicies) {
+      for (const topic of policy.topics) sns.setTopicPolicy(topic, policy.document);
+    }
+    const cloudwatch = new CloudWatchAlarms({
+      alarms: spec.alarms,
+      account: spec.account,
+      region: spec.region,
+      publish: (publisher, topic, message, subject) =>
+        sns.publishAsService(publisher, topic, message, subject),
+    });
     const secrets = new SecretsManagerEmulator({ account: spec.account, region: spec.region });
     const sfn = new SfnEmulator({ account: spec.account, region: spec.region });
     const iam = localIam(spec);
@@ -424,6 +437,13 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         if (!instance || instance.kind === 'hybrid') return undefined;
         if (!instance.instanceProfile) return 'the instance has no instance profile';
         return iam.denial(instance.instanceProfile, 's3:GetObject', `arn:aws:s3:::${bucket}/${key}`);
+      },
+      // Command output is uploaded with the same credentials (PutObject with an ACL: PutObjectAcl too).
+      writeDenied: (instanceId, bucket, key, action) => {
+        const instance = fleet.get(instanceId);
+        if (!instance || instance.kind === 'hybrid') return undefined;
+        if (!instance.instanceProfile) return 'the instance has no instance profile';
+        return iam.denial(instance.instanceProfile, action, `arn:aws:s3:::${bucket}/${key}`);
       },
     });
     // SendCommand is authorized with the calling function's role, as IAM would: the run-command role's
@@ -627,7 +647,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       logDir,
       timeScale,
       endpoints: { aws: server.endpoint, dynamoDb: proxy.endpoint, dynamoDbDirect: ddb.endpoint },
-      emulators: { sfn, ssm, sns, s3, lambda, secrets, agent, functions },
+      emulators: { sfn, ssm, sns, cloudwatch, s3, lambda, secrets, agent, functions },
       ...(scenario ? { scenario } : {}),
       counters,
       totalCalls: ({ services, excludeThrottled = false } = {}) =>

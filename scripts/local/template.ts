@@ -10,6 +10,7 @@ import { join, relative } from 'node:path';
 import type { CreateTableCommandInput } from '@aws-sdk/client-dynamodb';
 import { zipSync } from 'fflate';
 import { extractAsl, forLocalRunner, type ResolveOptions, resolveIntrinsics } from '../../infra/asl.js';
+import type { LocalAlarmSpec } from './services/cloudwatch.js';
 import type { PolicyDocument, PolicyStatement } from './services/iam.js';
 import { functionNameOf } from './services/lambda.js';
 
@@ -115,6 +116,16 @@ export interface LocalStackSpec {
   readonly managedPolicies: readonly { readonly arn: string; readonly document: PolicyDocument }[];
   /** SQS queue URLs (what `Ref` of a queue resolves to). */
   readonly queues: readonly string[];
+  /** AWS::SNS::TopicPolicy resources: the topics (ARNs) each one replaces the default policy of. */
+  readonly topicPolicies: readonly LocalTopicPolicySpec[];
+  /** The CloudWatch alarms, resolved. */
+  readonly alarms: readonly LocalAlarmSpec[];
+}
+
+export interface LocalTopicPolicySpec {
+  readonly logicalId: string;
+  readonly topics: readonly string[];
+  readonly document: PolicyDocument;
 }
 
 interface AssemblyManifest {
@@ -185,6 +196,45 @@ function rateSeconds(expression: string, where: string): number {
   const n = Number(match[1]);
   const unit = match[2] ?? 'minutes';
   return n * (unit.startsWith('minute') ? 60 : unit.startsWith('hour') ? 3600 : 86_400);
+}
+
+const resourcesOf = (template: CfnTemplate, type: string) =>
+  Object.entries(template.Resources).filter(([, r]) => r.Type === type) as [string, Resource][];
+
+/** The template's AWS::SNS::TopicPolicy resources, resolved (topic ARNs and the policy document). */
+export function topicPoliciesOf(template: CfnTemplate, options: ResolveOptions = {}): LocalTopicPolicySpec[] {
+  return resourcesOf(template, 'AWS::SNS::TopicPolicy').map(([id, r]) => {
+    const p = resolveIntrinsics(r.Properties ?? {}, template, options) as {
+      Topics?: unknown[];
+      PolicyDocument?: PolicyDocument;
+    };
+    return {
+      logicalId: id,
+      topics: (p.Topics ?? []).map(String),
+      document: p.PolicyDocument ?? { Statement: [] },
+    };
+  });
+}
+
+/** The template's CloudWatch alarms, resolved: name (AlarmName, else the logical id), ARN, actions. */
+export function alarmsOf(template: CfnTemplate, options: ResolveOptions = {}): LocalAlarmSpec[] {
+  const region = options.region ?? 'us-east-1';
+  const account = options.account ?? '123456789012';
+  return resourcesOf(template, 'AWS::CloudWatch::Alarm').map(([id, r]) => {
+    const p = resolveIntrinsics(r.Properties ?? {}, template, options) as Record<string, unknown>;
+    const name = typeof p.AlarmName === 'string' ? p.AlarmName : id;
+    const actions = (key: string) => ((p[key] as unknown[] | undefined) ?? []).map(String);
+    return {
+      logicalId: id,
+      name,
+      arn: `arn:aws:cloudwatch:${region}:${account}:alarm:${name}`,
+      ...(typeof p.AlarmDescription === 'string' ? { description: p.AlarmDescription } : {}),
+      actionsEnabled: p.ActionsEnabled !== false && p.ActionsEnabled !== 'false',
+      alarmActions: actions('AlarmActions'),
+      okActions: actions('OKActions'),
+      insufficientDataActions: actions('InsufficientDataActions'),
+    };
+  });
 }
 
 /** Reads the stack of a synthesized assembly. Fails with what is missing when the assembly is incomplete. */
@@ -393,6 +443,8 @@ export function readLocalStack(assemblyDir: string, options: ResolveOptions = {}
       document: resolve(r.Properties?.PolicyDocument) as PolicyDocument,
     })),
     queues: byType('AWS::SQS::Queue').map(([id]) => ref(id)),
+    topicPolicies: topicPoliciesOf(template, resolveOptions),
+    alarms: alarmsOf(template, resolveOptions),
   };
 }
 

@@ -82,6 +82,23 @@ describe('scenario 9: instance profiles, the bundle policy and autoprov doctor',
     expect(invocationsOf(stack, NO_PROFILE)).toEqual([]);
   });
 
+  it("uploads command output with the agent's ACL only where the profile allows PutObject and PutObjectAcl", () => {
+    // Arrange
+    const bucket = stack.emulators.ssm.listCommands()[0]?.outputS3BucketName ?? '';
+    const keys = (instanceId: string) =>
+      stack.emulators.s3.keys(bucket, 'commands/').filter((k) => k.includes(`/${instanceId}/`));
+
+    // Act / Assess: the provisioned instance's output is there, as the agent writes it
+    expect(keys(GOOD).length).toBeGreaterThan(0);
+    for (const key of keys(GOOD))
+      expect(stack.emulators.s3.get(bucket, key)?.acl).toBe('bucket-owner-full-control');
+    // SsmCoreOnly may not write there: every upload was refused (the agent only logs it)
+    expect(keys(SSM_ONLY)).toEqual([]);
+    const refused = stack.emulators.agent.uploadFailures.filter((f) => f.instanceId === SSM_ONLY);
+    expect(refused.length).toBeGreaterThan(0);
+    expect(refused[0]?.reason).toMatch(/not authorized to perform: s3:PutObject on resource: arn:aws:s3:::/);
+  });
+
   it('doctor finds the stack by name and passes every check for the provisioned instance', async () => {
     // Act
     const run = await runSubprocess(['doctor', GOOD], env);
@@ -215,6 +232,22 @@ describe('scenario 9: instance profiles, the bundle policy and autoprov doctor',
     expect(outcomesOf(GOOD)).toEqual(['SUCCESS']);
     expect(outcomesOf(SSM_ONLY)).toEqual(['FAILED']);
     expect(outcomesOf(NO_PROFILE)).toEqual(['FAILED']);
+  });
+
+  it('an alarm of the synthesized stack that fires reaches the topic, published as cloudwatch.amazonaws.com', () => {
+    // Arrange
+    const { cloudwatch } = stack.emulators;
+    const name = cloudwatch.names().find((n) => n.endsWith('-FailedEvents')) ?? '';
+    const topicArn = stack.spec.outputs.find((o) => o.key === 'TopicArn')?.value;
+    const before = stack.notifications().length;
+
+    // Act
+    cloudwatch.setAlarmState(name, 'ALARM', 'Threshold Crossed: 1 datapoint [1.0] >= 1.0');
+
+    // Assess
+    const published = stack.notifications().slice(before);
+    expect(published.map((m) => [m.topicArn, JSON.parse(m.message).AlarmName])).toEqual([[topicArn, name]]);
+    expect(cloudwatch.history.at(-1)?.summary).toBe(`Successfully executed action ${topicArn}`);
   });
 
   it('refuses a fleet file that names an instance profile local mode does not have', async () => {

@@ -167,7 +167,7 @@ describe('playbook bundle and buckets', () => {
     expect(url).toMatch(/^https:\/\/s3\.us-east-1\.amazonaws\.com\/[a-z0-9]+\/bundle\//);
   });
 
-  it('offers a managed policy: read the bundle, write command output, nothing else', () => {
+  it("offers a managed policy: read the bundle, write command output (with the agent's ACL), nothing else", () => {
     const [id] = single(resources(template, 'AWS::IAM::ManagedPolicy'), 'managed policy');
     const granted = statements(template).filter((s) => s.policy === id);
     const flat = granted.flatMap((s) => s.Action.map((a) => `${a} ${s.Resource.join(',')}`));
@@ -175,6 +175,8 @@ describe('playbook bundle and buckets', () => {
       expect.arrayContaining([
         expect.stringMatching(/^s3:GetObject arn:aws:s3:::[a-z0-9]+\/bundle\/\*$/),
         expect.stringMatching(/^s3:PutObject arn:aws:s3:::[a-z0-9]+\/commands\/\*$/),
+        // The agent uploads with the bucket-owner-full-control ACL: PutObjectAcl, on the same prefix only.
+        expect.stringMatching(/^s3:PutObjectAcl arn:aws:s3:::[a-z0-9]+\/commands\/\*$/),
         expect.stringMatching(/^logs:PutLogEvents arn:aws:logs:/),
       ]),
     );
@@ -187,23 +189,32 @@ describe('playbook bundle and buckets', () => {
         's3:GetEncryptionConfiguration',
         's3:GetObject',
         's3:PutObject',
+        's3:PutObjectAcl',
       ].sort(),
     );
   });
 });
 
 describe('least privilege', () => {
-  it('lets only run-command SendCommand: our two documents, opted-in hosts by tag condition, inventory hosts by id', () => {
+  it('lets only run-command SendCommand: our two documents, opted-in hosts by tag condition, inventory hosts by id, output to our bucket', () => {
     const sends = withAction(statements(template), 'ssm:SendCommand');
     const runCommandRole = roleOf(functionOf(template, 'run-command')[1]);
     for (const s of sends) expect(s.roles).toEqual([runCommandRole]);
     const [docId] = single(resources(template, 'AWS::SSM::Document'), 'ensure-Ansible document');
-    expect(sends).toHaveLength(3);
+    expect(sends).toHaveLength(4);
     const documents = sends.find((s) => !s.Condition && s.Resource.some((r) => r.includes(':document/')));
     const hosts = sends.find((s) => s.Condition);
+    // SendCommand authorizes the OutputS3BucketName bucket too: exactly the artifacts bucket it writes to.
+    const outputBucket = String(
+      resolved(template, envOf(functionOf(template, 'run-command')[1]).OUTPUT_BUCKET),
+    );
+    const buckets = sends.filter((s) => s.Resource.some((r) => r.startsWith('arn:aws:s3:')));
+    expect(buckets.map((s) => [s.Resource, s.Condition])).toEqual([
+      [[`arn:aws:s3:::${outputBucket}`], undefined],
+    ]);
     // The shipped inventory (playbooks/inventory/onprem.ini) lists three SSM managed nodes, untagged:
     // being listed is their opt-in, so the policy names exactly them — no wildcard, no condition.
-    const inventory = sends.find((s) => !s.Condition && s !== documents);
+    const inventory = sends.find((s) => !s.Condition && s !== documents && !buckets.includes(s));
     expect(inventory?.Resource.sort()).toEqual(
       ['mi-0123456789abcdef0', 'mi-0abcdef1234567890', 'mi-0fedcba9876543210'].map(
         (id) => `arn:aws:ssm:${REGION}:${ACCOUNT}:managed-instance/${id}`,
@@ -247,7 +258,7 @@ describe('least privilege', () => {
     // Assess
     const sends = withAction(statements(big as Template), 'ssm:SendCommand');
     expect(sends.flatMap((s) => s.Resource).filter((r) => /managed-instance\/mi-/.test(r))).toEqual([]);
-    expect(sends).toHaveLength(2);
+    expect(sends).toHaveLength(3);
     const warnings = Annotations.fromStack(stack).findWarning('*', Match.stringLikeRegexp('101 hosts'));
     expect(warnings).toHaveLength(1);
     expect(String(warnings[0]?.entry.data)).toContain('add-tags-to-resource');
@@ -324,7 +335,40 @@ describe('least privilege', () => {
     const publish = withAction(grants('notifier'), 'sns:Publish');
     expect(publish.flatMap((s) => s.Resource)).toEqual([`arn:aws:sns:${REGION}:${ACCOUNT}:${topicId}`]);
     expect(withAction(statements(template), 'secretsmanager:GetSecretValue')).toEqual([]);
+    // No secrets key configured: kms:Decrypt only on the topic's own key, never through Secrets Manager.
+    const [keyId] = single(resources(template, 'AWS::KMS::Key'), 'KMS key');
+    expect(withAction(statements(template), 'kms:Decrypt').flatMap((s) => s.Resource)).toEqual([
+      resolved(template, { 'Fn::GetAtt': [keyId, 'Arn'] }),
+    ]);
     expect(envOf(functionOf(template, 'notifier')[1])).not.toHaveProperty('SLACK_SECRET_ARN');
+  });
+});
+
+describe('chat secrets under a customer managed key', () => {
+  it('gives the notifier kms:Decrypt on exactly the configured key, through Secrets Manager only', () => {
+    const key = `arn:aws:kms:${REGION}:${ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab`;
+    const t = synthTemplate({
+      context: {
+        'autoprov:slackSecretArn': `arn:aws:secretsmanager:${REGION}:${ACCOUNT}:secret:autoprov/slack-AbCdEf`,
+        'autoprov:secretsKmsKeyArn': key,
+      },
+    }) as Template;
+    const decrypts = withAction(statements(t), 'kms:Decrypt').filter((s) => s.Resource.includes(key));
+    expect(
+      decrypts.map((s) => ({
+        Action: s.Action,
+        Resource: s.Resource,
+        Condition: s.Condition,
+        roles: s.roles,
+      })),
+    ).toEqual([
+      {
+        Action: ['kms:Decrypt'],
+        Resource: [key],
+        Condition: { StringEquals: { 'kms:ViaService': `secretsmanager.${REGION}.amazonaws.com` } },
+        roles: [roleOf(functionOf(t, 'notifier')[1])],
+      },
+    ]);
   });
 });
 
@@ -468,6 +512,17 @@ describe('events, schedule and notifications', () => {
 });
 
 describe('alarms and outputs', () => {
+  /** Conditions that admit CloudWatch only on behalf of the stack's own alarms, named one by one. */
+  const stackAlarmsOnly = () => {
+    const names = resources(template, 'AWS::CloudWatch::Alarm').map(([, a]) => String(a.AlarmName));
+    expect(names).toHaveLength(5);
+    for (const name of names) expect(name).toMatch(/^AnsibleAutoProvisioner-[A-Za-z]+$/);
+    return {
+      StringEquals: { 'aws:SourceAccount': ACCOUNT },
+      ArnEquals: { 'aws:SourceArn': names.map((n) => `arn:aws:cloudwatch:${REGION}:${ACCOUNT}:alarm:${n}`) },
+    };
+  };
+
   it('alarms to the topic on failed, throttled, aborted and timed-out executions and on the dead-letter queue', () => {
     const [topicId] = single(resources(template, 'AWS::SNS::Topic'), 'topic');
     const alarms = resources(template, 'AWS::CloudWatch::Alarm');
@@ -501,10 +556,7 @@ describe('alarms and outputs', () => {
     };
     const alarms = keyPolicy.Statement.find((st) => st.Principal?.Service === 'cloudwatch.amazonaws.com');
     expect(alarms?.Action.sort()).toEqual(['kms:Decrypt', 'kms:GenerateDataKey*']);
-    expect(alarms?.Condition).toEqual({
-      StringEquals: { 'aws:SourceAccount': ACCOUNT },
-      ArnLike: { 'aws:SourceArn': `arn:aws:cloudwatch:${REGION}:${ACCOUNT}:alarm:*` },
-    });
+    expect(alarms?.Condition).toEqual(stackAlarmsOnly());
     // The notifier: Publish on this topic, the two key actions SNS needs on this key, nothing wider.
     const notifierRole = roleOf(functionOf(template, 'notifier')[1]);
     const granted = statements(template)
@@ -519,6 +571,31 @@ describe('alarms and outputs', () => {
         `sns:Publish ${resolved(template, { Ref: topicId })}`,
       ].sort(),
     );
+  });
+
+  it("lets exactly the stack's alarms publish to the topic: the topic policy enforceSSL created replaced SNS's default one", () => {
+    const [topicId] = single(resources(template, 'AWS::SNS::Topic'), 'topic');
+    const [, policy] = single(resources(template, 'AWS::SNS::TopicPolicy'), 'topic policy');
+    const document = resolved(template, policy.PolicyDocument) as {
+      Statement: {
+        Effect: string;
+        Principal?: unknown;
+        Action: unknown;
+        Resource: unknown;
+        Condition?: unknown;
+      }[];
+    };
+    const allows = document.Statement.filter((st) => st.Effect === 'Allow');
+    expect(allows).toEqual([
+      {
+        Sid: 'StackAlarmsPublish',
+        Effect: 'Allow',
+        Principal: { Service: 'cloudwatch.amazonaws.com' },
+        Action: 'sns:Publish',
+        Resource: `arn:aws:sns:${REGION}:${ACCOUNT}:${topicId}`,
+        Condition: stackAlarmsOnly(),
+      },
+    ]);
   });
 
   it('has a dashboard: outcomes per hour, runs, aborted/timed out/throttled, DLQ depth, function errors, alarms', () => {
@@ -749,6 +826,15 @@ describe('settings and validation at synth', () => {
   it('refuses an opt-in tag in context that differs from rules.yaml', () => {
     expect(() => synthTemplate({ context: { 'autoprov:optInTagKey': 'something-else' } })).toThrow(
       /Opt-in tag mismatch/,
+    );
+  });
+
+  it('refuses a secrets key that is not a KMS key ARN, saying how to get one', () => {
+    for (const bad of ['alias/autoprov', 'arn:aws:kms:us-east-1:123456789012:alias/autoprov', '1234abcd']) {
+      expect(() => synthTemplate({ context: { 'autoprov:secretsKmsKeyArn': bad } })).toThrow(SettingsError);
+    }
+    expect(() => synthTemplate({ context: { 'autoprov:secretsKmsKeyArn': 'alias/autoprov' } })).toThrow(
+      'Context autoprov:secretsKmsKeyArn must be the ARN of a KMS key, arn:aws:kms:<region>:<account>:key/<key id>, got "alias/autoprov".',
     );
   });
 

@@ -9,13 +9,35 @@ import {
 import { DescribeInstancesCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { GetInstanceProfileCommand, IAMClient, ListAttachedRolePoliciesCommand } from '@aws-sdk/client-iam';
 import { GetQueueAttributesCommand, QueueDoesNotExist, SQSClient } from '@aws-sdk/client-sqs';
+import { SendCommandCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { compileBundle } from '../../functions/core/bundle.js';
+import { PLAYBOOKS_DIR } from '../../infra/paths.js';
+import { synthTemplate } from '../../infra/synth.js';
 import { type AwsServer, startAwsServer } from '../../scripts/local/aws-server.js';
 import { Fleet, LOCAL_INSTANCE_PROFILE } from '../../scripts/local/fleet.js';
+import { accessKeyIdOf } from '../../scripts/local/protocol.js';
 import { CloudFormationEmulator } from '../../scripts/local/services/cloudformation.js';
 import { Ec2Emulator } from '../../scripts/local/services/ec2.js';
-import { IamEmulator, SSM_CORE_POLICY_ARN } from '../../scripts/local/services/iam.js';
+import {
+  IamEmulator,
+  type PolicyDocument,
+  type PolicyStatement,
+  SSM_CORE_POLICY_ARN,
+} from '../../scripts/local/services/iam.js';
+import { OUTPUT_UPLOAD_ACL, putObjectActions } from '../../scripts/local/services/s3.js';
 import { SqsEmulator } from '../../scripts/local/services/sqs.js';
+import { SsmEmulator } from '../../scripts/local/services/ssm.js';
+import { SsmDocuments } from '../../scripts/local/ssm-documents.js';
+import {
+  envOf,
+  functionOf,
+  resolved,
+  resources,
+  roleOf,
+  statementsOfRole,
+  type Template,
+} from '../infra/template-helpers.js';
 
 const ACCOUNT = '123456789012';
 const POLICY = `arn:aws:iam::${ACCOUNT}:policy/BundleRead`;
@@ -194,6 +216,89 @@ describe('local operator services', () => {
     expect(
       iam.authorize(undefined, 'ssm:SendCommand', [{ arn: instance('i-0x'), tags: {} }]),
     ).toBeUndefined();
+  });
+
+  it('authorizes SendCommand on the output bucket the request names too, with the run-command role as synthesized', async () => {
+    // Arrange: local SSM whose IAM is the synthesized run-command role; an opted-in instance
+    const template = synthTemplate() as Template;
+    const [, runCommand] = functionOf(template, 'run-command');
+    const outputBucket = String(resolved(template, envOf(runCommand).OUTPUT_BUCKET));
+    const roleIam = new IamEmulator(ACCOUNT);
+    roleIam.addPrincipal(
+      'LOCALrunCommand',
+      'RunCommandRole',
+      statementsOfRole(template, roleOf(runCommand)) as unknown as PolicyStatement[],
+    );
+    const { tagKey, tagValue } = compileBundle(PLAYBOOKS_DIR).config.optIn;
+    fleet.launch({ instanceId: 'i-0aaaaaaaaaaaaaaa3', name: 'opted-in', tags: { [tagKey]: tagValue } });
+    const ssmServer = await startAwsServer({
+      emulators: [
+        new SsmEmulator({
+          nodes: fleet,
+          documents: new SsmDocuments(),
+          runner: { submit: () => {}, cancel: () => {} },
+          account: ACCOUNT,
+          authorize: (request, action, resources) =>
+            roleIam.authorize(accessKeyIdOf(request), action, resources),
+          tagsOf: (id) => fleet.get(id)?.tags ?? {},
+        }),
+      ],
+    });
+    const ssm = new SSMClient({
+      ...clientConfig(),
+      endpoint: ssmServer.endpoint,
+      credentials: { accessKeyId: 'LOCALrunCommand', secretAccessKey: 'local' },
+    });
+    const send = (bucket: string) =>
+      ssm
+        .send(
+          new SendCommandCommand({
+            DocumentName: 'AWS-ApplyAnsiblePlaybooks',
+            InstanceIds: ['i-0aaaaaaaaaaaaaaa3'],
+            OutputS3BucketName: bucket,
+          }),
+        )
+        .then(
+          () => 'sent',
+          (error: Error) => `${error.name}: ${error.message}`,
+        );
+
+    // Act
+    const ours = await send(outputBucket);
+    const foreign = await send('someone-elses-bucket');
+    await ssmServer.stop();
+
+    // Assess: our bucket passes IAM (the emulator then looks for the document, which this one lacks)
+    expect(ours).toMatch(/^InvalidDocument: /);
+    expect(foreign).toBe(
+      `AccessDeniedException: User: arn:aws:sts::${ACCOUNT}:assumed-role/RunCommandRole/LOCALrunCommand is not authorized to perform: ssm:SendCommand on resource: arn:aws:s3:::someone-elses-bucket because no identity-based policy allows the ssm:SendCommand action`,
+    );
+  });
+
+  it('lets an instance with the synthesized InstancePolicy upload command output as the agent does (PutObject with its ACL), under commands/ only', () => {
+    // Arrange: the stack's InstancePolicy, resolved, on a profile next to the SSM core policy
+    const template = synthTemplate() as Template;
+    const [policyId, policy] = resources(template, 'AWS::IAM::ManagedPolicy')[0] ?? [];
+    const [, runCommand] = functionOf(template, 'run-command');
+    const bucket = String(resolved(template, envOf(runCommand).OUTPUT_BUCKET));
+    const local = new IamEmulator(ACCOUNT);
+    local.addManagedPolicy(String(policyId), resolved(template, policy?.PolicyDocument) as PolicyDocument);
+    local.addInstanceProfile('Provisioned', [SSM_CORE_POLICY_ARN, String(policyId)]);
+    const upload = (key: string) =>
+      putObjectActions(OUTPUT_UPLOAD_ACL).map((action) =>
+        local.denial('Provisioned', action, `arn:aws:s3:::${bucket}/${key}`),
+      );
+
+    // Act / Assess
+    expect(putObjectActions(OUTPUT_UPLOAD_ACL)).toEqual(['s3:PutObject', 's3:PutObjectAcl']);
+    expect(upload('commands/i-0x-g1/cmd/i-0x/awsrunShellScript/runShellScript/stdout')).toEqual([
+      undefined,
+      undefined,
+    ]);
+    expect(upload('bundle/playbooks.zip')).toEqual([
+      expect.stringMatching(/not authorized to perform: s3:PutObject /),
+      expect.stringMatching(/not authorized to perform: s3:PutObjectAcl /),
+    ]);
   });
 
   it('an EC2 instance without a profile never registers with SSM', () => {

@@ -4,6 +4,12 @@
 // read that S3 object?" by evaluating the attached policies' documents (identity policies only: Allow
 // statements with `Action`/`Resource` wildcards, an explicit Deny wins), so the stack's own
 // InstancePolicy document is what lets a local instance download the playbook bundle.
+// The same evaluator judges resource-based policies (an SNS topic policy) for service principals
+// (evaluateResourcePolicy), as IAM's "Policy evaluation logic" describes
+// (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic.html): an explicit
+// Deny in any applicable statement wins; otherwise a request is allowed only if some Allow applies. A
+// service principal (cloudwatch.amazonaws.com) has no identity-based policy, so for it only the resource
+// policy's Allow statements can grant anything.
 import {
   type AwsRequest,
   type AwsResponse,
@@ -20,9 +26,21 @@ export interface PolicyStatement {
   readonly Action: string | readonly string[];
   readonly Resource: string | readonly string[];
   readonly Sid?: string;
-  /** Supported: StringEquals / StringLike / StringNotEquals on `ssm:resourceTag/<k>` and `aws:ResourceTag/<k>`. */
+  /** Resource-based policies only: `*`, `{ AWS: … }` or `{ Service: … }`. */
+  readonly Principal?: '*' | Readonly<Record<string, string | readonly string[]>>;
+  /**
+   * Supported operators: StringEquals, StringNotEquals, StringLike, StringNotLike, ArnEquals, ArnLike, Bool.
+   * Keys: `ssm:resourceTag/<k>` and `aws:ResourceTag/<k>` (the resource's tags) and any key of the request
+   * context (`aws:SourceAccount`, `aws:SourceArn`, `aws:SecureTransport`, …). Anything else never holds.
+   */
   readonly Condition?: Readonly<Record<string, Readonly<Record<string, string | readonly string[]>>>>;
 }
+
+/** Who makes a request to a resource-based policy: an AWS service, or an IAM principal (role/user ARN). */
+export type RequestPrincipal = { readonly service: string } | { readonly arn: string };
+
+/** Global condition keys of a request (`aws:SourceArn`, …), by name (IAM compares key names case-insensitively). */
+export type RequestContext = Readonly<Record<string, string>>;
 
 /** A resource a request acts on, with the tags that resource-tag conditions read. */
 export interface AuthorizedResource {
@@ -104,55 +122,129 @@ function covers(
   action: string,
   resource: string,
   tags: Readonly<Record<string, string>>,
+  context: RequestContext,
 ): boolean {
   return (
     list(statement.Action).some((a) => wildcardMatch(a.toLowerCase(), action.toLowerCase())) &&
     list(statement.Resource).some((r) => wildcardMatch(r, resource)) &&
     Object.entries(statement.Condition ?? {}).every(([operator, keys]) =>
-      Object.entries(keys).every(([key, expected]) => conditionHolds(operator, key, list(expected), tags)),
+      Object.entries(keys).every(([key, expected]) =>
+        conditionHolds(operator, list(expected), conditionValue(key, tags, context)),
+      ),
     )
   );
 }
 
-const TAG_CONDITION_KEY = /^(?:ssm:resourceTag|aws:ResourceTag)\/(.+)$/;
+const TAG_CONDITION_KEY = /^(?:ssm:resourceTag|aws:ResourceTag)\/(.+)$/i;
 
-function conditionHolds(
-  operator: string,
+/** The request's value of a condition key: a resource tag, or a key of the request context; undefined if absent. */
+function conditionValue(
   key: string,
-  expected: readonly string[],
   tags: Readonly<Record<string, string>>,
-): boolean {
+  context: RequestContext,
+): string | undefined {
   const tagKey = TAG_CONDITION_KEY.exec(key)?.[1];
-  if (tagKey === undefined) return false;
-  const actual = Object.hasOwn(tags, tagKey) ? tags[tagKey] : undefined;
+  if (tagKey !== undefined) return Object.hasOwn(tags, tagKey) ? tags[tagKey] : undefined;
+  const found = Object.keys(context).find((k) => k.toLowerCase() === key.toLowerCase());
+  return found === undefined ? undefined : context[found];
+}
+
+/**
+ * IAM condition operators ("IAM JSON policy elements: Condition operators",
+ * https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_condition_operators.html):
+ * an absent key fails every positive operator and satisfies the negated ones; several expected values
+ * are OR-ed; ArnEquals and ArnLike both accept `*`/`?` wildcards.
+ */
+function conditionHolds(operator: string, expected: readonly string[], actual: string | undefined): boolean {
   switch (operator) {
     case 'StringEquals':
       return actual !== undefined && expected.includes(actual);
     case 'StringLike':
+    case 'ArnEquals':
+    case 'ArnLike':
       return actual !== undefined && expected.some((pattern) => wildcardMatch(pattern, actual));
     case 'StringNotEquals':
       return actual === undefined || !expected.includes(actual);
+    case 'StringNotLike':
+      return actual === undefined || !expected.some((pattern) => wildcardMatch(pattern, actual));
+    case 'Bool':
+      return actual !== undefined && expected.some((value) => value.toLowerCase() === actual.toLowerCase());
     default:
       return false;
   }
 }
 
+/** Does a resource-based policy statement's Principal name `principal`? */
+function principalMatches(principal: PolicyStatement['Principal'], who: RequestPrincipal): boolean {
+  if (principal === undefined) return false;
+  if (principal === '*') return true;
+  const named = (key: string) =>
+    Object.entries(principal)
+      .filter(([k]) => k.toLowerCase() === key.toLowerCase())
+      .flatMap(([, v]) => list(v));
+  if (named('AWS').includes('*')) return true;
+  if ('service' in who) return named('Service').includes(who.service);
+  const account = who.arn.split(':')[4] ?? '';
+  return named('AWS').some((p) => p === who.arn || p === account || p === `arn:aws:iam::${account}:root`);
+}
+
+type PolicyKind = 'identity-based' | 'resource-based';
+
 /**
- * Identity-policy evaluation of one request on one resource: an explicit Deny wins, else some Allow must
- * cover it. Undefined when allowed, else AWS's AccessDenied message for `caller`.
+ * Evaluation of one request on one resource against one kind of policy: an explicit Deny wins, else some
+ * Allow must cover it. Resource-based statements apply only to the principal they name. Undefined when
+ * allowed, else AWS's AccessDenied message for `caller`.
  */
 function evaluate(
   caller: string,
   statements: readonly PolicyStatement[],
   action: string,
   resource: AuthorizedResource,
+  options: { kind?: PolicyKind; principal?: RequestPrincipal; context?: RequestContext } = {},
 ): string | undefined {
+  const kind = options.kind ?? 'identity-based';
+  const context = options.context ?? {};
+  const principal = options.principal;
   const applies = (effect: 'Allow' | 'Deny') =>
-    statements.some((s) => s.Effect === effect && covers(s, action, resource.arn, resource.tags));
+    statements.some(
+      (s) =>
+        s.Effect === effect &&
+        (principal === undefined || principalMatches(s.Principal, principal)) &&
+        covers(s, action, resource.arn, resource.tags, context),
+    );
   const denied = `User: ${caller} is not authorized to perform: ${action} on resource: ${resource.arn}`;
-  if (applies('Deny')) return `${denied} with an explicit deny in an identity-based policy`;
-  if (!applies('Allow')) return `${denied} because no identity-based policy allows the ${action} action`;
+  if (applies('Deny'))
+    return `${denied} with an explicit deny in ${kind === 'identity-based' ? 'an' : 'a'} ${kind} policy`;
+  if (!applies('Allow')) return `${denied} because no ${kind} policy allows the ${action} action`;
   return undefined;
+}
+
+/**
+ * A service principal's request against a resource-based policy (e.g. cloudwatch.amazonaws.com publishing
+ * to a topic): it has no identity-based policy, so only this document can allow it. Undefined when
+ * allowed, else AWS's message.
+ */
+export function evaluateResourcePolicy(
+  document: PolicyDocument,
+  request: {
+    readonly principal: RequestPrincipal;
+    readonly action: string;
+    readonly resource: string;
+    readonly context: RequestContext;
+  },
+): string | undefined {
+  const caller = 'service' in request.principal ? request.principal.service : request.principal.arn;
+  return evaluate(
+    caller,
+    document.Statement,
+    request.action,
+    { arn: request.resource, tags: {} },
+    {
+      kind: 'resource-based',
+      principal: request.principal,
+      context: request.context,
+    },
+  );
 }
 
 export class IamEmulator implements ServiceEmulator {

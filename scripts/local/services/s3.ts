@@ -14,8 +14,23 @@ import {
   xmlElement,
 } from '../protocol.js';
 
+/** The canned ACL the SSM agent puts on every output object it uploads (agent/s3util/s3util.go, S3Upload). */
+export const OUTPUT_UPLOAD_ACL = 'bucket-owner-full-control';
+
+/**
+ * The IAM actions a PutObject request needs: s3:PutObject always, and s3:PutObjectAcl when the request sets
+ * an ACL (x-amz-acl / x-amz-grant-*) — "PutObject", Amazon S3 API Reference, Permissions: "s3:PutObjectAcl -
+ * To successfully change the objects ACL of your PutObject request, you must have the s3:PutObjectAcl"
+ * (https://docs.aws.amazon.com/AmazonS3/latest/API/API_PutObject.html).
+ */
+export function putObjectActions(acl: string | undefined): string[] {
+  return acl === undefined || acl === '' ? ['s3:PutObject'] : ['s3:PutObject', 's3:PutObjectAcl'];
+}
+
 export interface StoredObject {
   readonly body: Buffer;
+  /** The canned ACL the upload carried (x-amz-acl), if any. */
+  readonly acl?: string;
   readonly contentType: string;
   readonly etag: string;
   readonly lastModified: number;
@@ -37,7 +52,7 @@ export class S3Store {
     bucket: string,
     key: string,
     body: Uint8Array | string,
-    options: { contentType?: string; metadata?: Record<string, string> } = {},
+    options: { contentType?: string; metadata?: Record<string, string>; acl?: string } = {},
   ): StoredObject {
     const objects = this.buckets.get(bucket);
     if (!objects)
@@ -51,6 +66,7 @@ export class S3Store {
       etag: `"${createHash('md5').update(buffer).digest('hex')}"`,
       lastModified: Date.now(),
       metadata: options.metadata ?? {},
+      ...(options.acl ? { acl: options.acl } : {}),
     };
     objects.set(key, object);
     return object;
@@ -173,9 +189,11 @@ export class S3Emulator implements ServiceEmulator {
       if (name.startsWith('x-amz-meta-') && typeof value === 'string') metadata[name.slice(11)] = value;
     }
     const contentType = request.headers['content-type'];
+    const acl = request.headers['x-amz-acl'];
     const object = this.store.put(bucket, key, body, {
       contentType: typeof contentType === 'string' ? contentType : undefined,
       metadata,
+      ...(typeof acl === 'string' ? { acl } : {}),
     });
     return { status: 200, headers: { etag: object.etag } };
   }

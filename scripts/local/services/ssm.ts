@@ -100,8 +100,9 @@ export interface SsmEmulatorOptions {
   readonly now?: () => number;
   readonly account?: string;
   /**
-   * IAM for SendCommand: undefined = allowed, else the AccessDenied message. Asked with the document's and
-   * every target's ARN and tags (what `ssm:resourceTag/…` conditions read). Default: everything allowed.
+   * IAM for SendCommand: undefined = allowed, else the AccessDenied message. Asked with the document's,
+   * every target's ARN and tags (what `ssm:resourceTag/…` conditions read) and the output bucket's ARN when
+   * the request names one. Default: everything allowed.
    */
   readonly authorize?: (
     request: AwsRequest,
@@ -183,9 +184,14 @@ export class SsmEmulator implements ServiceEmulator {
         : `arn:aws:ec2:${this.region}:${account}:instance/${id}`,
       tags: this.options.tagsOf?.(id) ?? {},
     }));
+    // The output bucket the request names is a resource of SendCommand too (IAM's resource types for
+    // ssm:SendCommand: bucket, document, instance, managed-instance — "Actions, resources, and condition keys
+    // for AWS Systems Manager", https://docs.aws.amazon.com/service-authorization/latest/reference/list_awssystemsmanager.html).
+    const bucket = str(input.OutputS3BucketName);
     const denied = this.options.authorize(request, 'ssm:SendCommand', [
       { arn: documentArn, tags: {} },
       ...targets,
+      ...(bucket ? [{ arn: `arn:aws:s3:::${bucket}`, tags: {} }] : []),
     ]);
     if (denied !== undefined) throw new ServiceError('AccessDeniedException', denied, 400);
   }
