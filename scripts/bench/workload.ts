@@ -268,7 +268,8 @@ function sendCommandFigures(commands: readonly LocalCommand[]): {
   const perStep = new Map<string, Map<string, number>>();
   for (const command of commands) {
     const step = command.documentName === APPLY_DOCUMENT ? (command.playbook ?? '?') : ENSURE_KEY;
-    const generation = command.comment?.split(' ')[0] ?? `${command.instanceId}-g?`;
+    // The Comment opens with `<execution>/<kind>/<index>/<attempt>`: the execution names the generation.
+    const generation = command.comment?.split('/')[0] ?? `${command.instanceId}-g?`;
     const counts = perStep.get(step) ?? new Map<string, number>();
     counts.set(generation, (counts.get(generation) ?? 0) + 1);
     perStep.set(step, counts);

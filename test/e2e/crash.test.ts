@@ -139,7 +139,7 @@ describe('scenario 5: a run aborted mid-playbook is reclaimed after its lease; i
     // Act
     const baseline = record?.playbooks?.[0];
     const newCommands = invocationsOf(stack, CRASH).filter((i) =>
-      i.command.comment?.startsWith(`${CRASH}-g2 `),
+      i.command.comment?.startsWith(`${CRASH}-g2/`),
     );
 
     // Assess
@@ -162,7 +162,7 @@ describe('scenario 5: a run aborted mid-playbook is reclaimed after its lease; i
 
   it("ignores the aborted run's command when it completes after the reclaim", () => {
     // Assess: the premise — the old command really ended after generation 2 took over
-    expect(oldCommand.command.comment).toBe(`${CRASH}-g1 baseline.yml attempt 1`);
+    expect(oldCommand.command.comment).toBe(`${CRASH}-g1/playbook/0/1 baseline.yml`);
     expect(oldCommand.status).toBe('Success');
     expect(oldCommand.endedAt ?? 0).toBeGreaterThan(reclaimedAt);
     // Assess: its completion left no trace on the record or in the audit trail

@@ -317,7 +317,7 @@ describe('scenario 6: 20% of SSM, Step Functions and DynamoDB calls throttled', 
       const executions = executionsOf(stack, id);
       const sent = stack.commands().filter((c) => c.instanceId === id);
       const byComment = countBy(sent, (c) => c.comment ?? '');
-      const final = sent.filter((c) => c.comment?.startsWith(`${id}-g${generation} `));
+      const final = sent.filter((c) => c.comment?.startsWith(`${id}-g${generation}/`));
 
       // Assess
       expect(
