@@ -8,7 +8,8 @@ import { defineConfig } from 'vitest/config';
 
 /** Files that need DynamoDB Local (test/global-setup.ts starts one for the tier). */
 export const INTEGRATION_TESTS = [
-  'test/functions/**/*.test.ts',
+  'test/**/*.ddb.test.ts',
+  'test/functions/{event-detector,sweep}.test.ts',
   'test/shared/**/*.test.ts',
   'test/cli/{doctor,history,plan,retry,status}.test.ts',
 ];

@@ -7,7 +7,7 @@ import {
   SSMClient,
 } from '@aws-sdk/client-ssm';
 import { mockClient } from 'aws-sdk-client-mock';
-import { afterEach, beforeEach, describe, expect, inject, it, vi } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { checkCommand } from '../../functions/callback/check-command.js';
 import type { CallbackDeps } from '../../functions/callback/command-end.js';
 import { recordCommandEnd } from '../../functions/callback/command-end.js';
@@ -17,7 +17,6 @@ import { reportInvocationStatus } from '../../functions/callback/report-status.j
 import type { HostFacts } from '../../functions/core/types.js';
 import type { DebugLogger } from '../../functions/shared/logger.js';
 import type { ActiveCommand } from '../../functions/shared/state-store-api.js';
-import { createTestTable } from '../helpers/ddb.js';
 import { FakeStateStore } from '../helpers/fake-store.js';
 import { fixture as fixturePath } from '../helpers/paths.js';
 
@@ -501,131 +500,5 @@ describe('checkCommand (callback wait timed out)', () => {
     const store = new FakeStateStore();
     seed(store, activePlaybook(), 4);
     await expect(checkCommand(input, deps(store))).rejects.toMatchObject({ name: 'StaleGeneration' });
-  });
-});
-
-describe('callback handlers (DynamoDB Local)', () => {
-  afterEach(() => {
-    vi.unstubAllEnvs();
-  });
-
-  it('wakes the workflow once for the fixture event, records the result, and ignores the duplicate', async () => {
-    // Prepare: a claimed, matched instance waiting on the fixture's command.
-    const { tableName, store } = await createTestTable();
-    vi.stubEnv('TABLE_NAME', tableName);
-    vi.stubEnv('AWS_ENDPOINT_URL_DYNAMODB', inject('dynamoDbEndpoint'));
-    vi.stubEnv('OUTPUT_LOG_GROUP', LOG_GROUP);
-    vi.stubEnv('AWS_REGION', 'us-east-1');
-    const { handler, checkHandler } = await import('../../functions/callback/handler.js');
-    await store.upsertDetection(facts, { held: false, actor: 'test', now: NOW });
-    await store.claim(INSTANCE, { reason: 'new', leaseSeconds: 600, actor: 'test', now: NOW });
-    const plan = {
-      extraVars: {},
-      timeoutSeconds: 60,
-      maxAttempts: 1,
-      backoffSeconds: 1,
-      check: false,
-      rule: 'r',
-    };
-    await store.recordMatch(
-      INSTANCE,
-      1,
-      { playbooks: [{ ...plan, file: 'site.yml' }], matchedRules: ['r'], fingerprint: 'f' },
-      NOW,
-    );
-    await store.setActiveCommand(
-      INSTANCE,
-      1,
-      { kind: 'playbook', playbookIndex: 0, attempt: 1, taskToken: TOKEN },
-      NOW,
-    );
-    await store.setActiveCommandId(INSTANCE, 1, TOKEN, COMMAND_ID, NOW);
-
-    // Act
-    const first = await handler(fixture);
-    const duplicate = await handler(fixture);
-
-    // Assess
-    expect([first, duplicate]).toEqual(['answered', 'not-active']);
-    expect(sfnMock).toHaveReceivedCommandTimes(SendTaskSuccessCommand, 1);
-    const record = await store.getInstance(INSTANCE);
-    expect(record?.activeCommand).toBeUndefined();
-    expect(record?.playbooks?.[0]).toMatchObject({
-      file: 'site.yml',
-      status: 'Success',
-      commandId: COMMAND_ID,
-      attempts: 1,
-    });
-    expect((await store.listHistory(INSTANCE)).map((event) => event.type)).toContain('PLAYBOOK_SUCCEEDED');
-
-    // The check path answers from the record; a superseded generation is refused by the fence.
-    expect(
-      await checkHandler({ instanceId: INSTANCE, generation: 1, kind: 'playbook', playbookIndex: 0 }),
-    ).toMatchObject({
-      commandId: COMMAND_ID,
-      status: 'Success',
-    });
-    await store.claim(INSTANCE, {
-      reason: 'lease-expired',
-      leaseSeconds: 600,
-      actor: 'test',
-      now: new Date(NOW.getTime() + 3600_000),
-    });
-    await expect(
-      checkHandler({ instanceId: INSTANCE, generation: 1, kind: 'playbook', playbookIndex: 0 }),
-    ).rejects.toMatchObject({
-      name: 'StaleGeneration',
-    });
-    await expect(handler({ ...fixture, detail: { status: 'Success' } })).rejects.toMatchObject({
-      name: 'InvalidInputError',
-    });
-  });
-
-  it('refuses to record a result on the real table once a newer generation owns the instance', async () => {
-    const { store } = await createTestTable();
-    await store.upsertDetection(facts, { held: false, actor: 'test', now: NOW });
-    await store.claim(INSTANCE, { reason: 'new', leaseSeconds: 60, actor: 'test', now: NOW });
-    const plan = {
-      extraVars: {},
-      timeoutSeconds: 60,
-      maxAttempts: 1,
-      backoffSeconds: 1,
-      check: false,
-      rule: 'r',
-    };
-    await store.recordMatch(
-      INSTANCE,
-      1,
-      { playbooks: [{ ...plan, file: 'site.yml' }], matchedRules: ['r'], fingerprint: 'f' },
-      NOW,
-    );
-    await store.setActiveCommand(
-      INSTANCE,
-      1,
-      { kind: 'playbook', playbookIndex: 0, attempt: 1, taskToken: TOKEN },
-      NOW,
-    );
-    await store.setActiveCommandId(INSTANCE, 1, TOKEN, COMMAND_ID, NOW);
-    ssmMock.on(GetCommandInvocationCommand).callsFake(async () => {
-      await store.claim(INSTANCE, {
-        reason: 'lease-expired',
-        leaseSeconds: 60,
-        actor: 'sweep',
-        now: new Date(NOW.getTime() + 120_000),
-      });
-      return { Status: 'Failed', ResponseCode: 1 };
-    });
-    const realDeps: CallbackDeps = { ...deps(new FakeStateStore()), store };
-
-    expect(await reportInvocationStatus(change('Failed'), realDeps)).toBe('superseded');
-
-    expect(sfnMock).toHaveReceivedCommandWith(SendTaskFailureCommand, {
-      taskToken: TOKEN,
-      error: 'StaleGeneration',
-    });
-    const record = await store.getInstance(INSTANCE);
-    expect(record?.generation).toBe(2);
-    expect(record?.playbooks).toBeUndefined();
-    expect((await store.listHistory(INSTANCE)).map((event) => event.type)).toContain('FENCE_REJECTED');
   });
 });

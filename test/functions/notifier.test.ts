@@ -3,13 +3,12 @@ import type { AddressInfo } from 'node:net';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { mockClient } from 'aws-sdk-client-mock';
-import { afterEach, beforeEach, describe, expect, inject, it, vi } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { HostFacts } from '../../functions/core/types.js';
 import { cachedSecretReader, slackChannel, telegramChannel } from '../../functions/notifier/channels.js';
 import { buildAlert, executionConsoleUrl } from '../../functions/notifier/message.js';
 import { type NotifyDeps, notify } from '../../functions/notifier/notify.js';
 import type { DebugLogger } from '../../functions/shared/logger.js';
-import { createTestTable } from '../helpers/ddb.js';
 import { FakeStateStore } from '../helpers/fake-store.js';
 
 const INSTANCE = 'i-0bbbbbbbbbbbbbbb2';
@@ -250,13 +249,14 @@ describe('notify', () => {
     expect(telegram.requests).toHaveLength(1);
   });
 
-  it('still sends SNS and reports the chat channels that failed (HTTP 500, timeout), without leaking secrets', async () => {
+  it('still sends SNS and reports the chat channels that failed (HTTP 500), without leaking secrets', async () => {
     const store = new FakeStateStore();
     seedFailed(store);
     slack.behaviour = 500;
-    telegram.behaviour = 'hang';
+    telegram.behaviour = 500;
 
-    const output = await notify(partial, deps(store, 200));
+    // A generous timeout: an HTTP 500 is what fails here, however slow the machine.
+    const output = await notify(partial, deps(store, 60_000));
 
     expect(output).toEqual({ sent: true, channels: ['sns'], failed: ['slack', 'telegram'] });
     expect(snsMock).toHaveReceivedCommandTimes(PublishCommand, 1);
@@ -265,7 +265,7 @@ describe('notify', () => {
     const event = store.history[0];
     expect(event).toMatchObject({
       type: 'NOTIFIED',
-      reason: 'slack: HTTP 500; telegram: no answer within 200 ms',
+      reason: 'slack: HTTP 500; telegram: HTTP 500',
       details: { channels: ['sns'], failed: ['slack', 'telegram'] },
     });
     const everything = JSON.stringify([output, store.history, logged]);
@@ -273,6 +273,27 @@ describe('notify', () => {
     expect(everything).not.toContain('SECRETwebhookPATH');
     expect(logged.some((line) => line.includes('Some channels failed'))).toBe(true);
   });
+
+  it('gives up on chat channels that never answer, after the timeout, and still sends SNS', async () => {
+    const store = new FakeStateStore();
+    seedFailed(store);
+    // Servers that never answer: the timeout is the only way out, whatever the machine's speed.
+    slack.behaviour = 'hang';
+    telegram.behaviour = 'hang';
+
+    const output = await notify(partial, deps(store, 200));
+
+    expect(output).toEqual({ sent: true, channels: ['sns'], failed: ['slack', 'telegram'] });
+    expect(snsMock).toHaveReceivedCommandTimes(PublishCommand, 1);
+    expect(store.history[0]).toMatchObject({
+      type: 'NOTIFIED',
+      reason: 'slack: no answer within 200 ms; telegram: no answer within 200 ms',
+    });
+    const everything = JSON.stringify([output, store.history, logged]);
+    expect(everything).not.toContain(BOT_TOKEN);
+    expect(everything).not.toContain('SECRETwebhookPATH');
+  });
+
 
   it('reads each secret once per cold start, and retries a read that failed', async () => {
     const store = new FakeStateStore();
@@ -348,65 +369,5 @@ describe('notify', () => {
     expect(message).toBe(
       [`Instance: ${INSTANCE} (web-01)`, 'Status: ORPHANED (generation 0)', 'Reason: terminated'].join('\n'),
     );
-  });
-});
-
-describe('notifier handler (DynamoDB Local)', () => {
-  it('claims the notification on the real table: one alert, then nothing; Slack failing never blocks SNS', async () => {
-    // Prepare
-    const { tableName, store } = await createTestTable();
-    vi.stubEnv('TABLE_NAME', tableName);
-    vi.stubEnv('AWS_ENDPOINT_URL_DYNAMODB', inject('dynamoDbEndpoint'));
-    vi.stubEnv('TOPIC_ARN', TOPIC);
-    vi.stubEnv('STATE_MACHINE_ARN', STATE_MACHINE);
-    vi.stubEnv('SLACK_SECRET_ARN', SLACK_SECRET);
-    vi.stubEnv('TELEGRAM_SECRET_ARN', TELEGRAM_SECRET);
-    vi.stubEnv('TELEGRAM_API_BASE', telegram.base);
-    const { handler } = await import('../../functions/notifier/handler.js');
-    await store.upsertDetection(facts, { held: false, actor: 'test', now: NOW });
-    await store.claim(INSTANCE, { reason: 'new', leaseSeconds: 60, actor: 'test', now: NOW });
-    await store.recordMatch(INSTANCE, 1, { playbooks: [], matchedRules: [], fingerprint: 'f' }, NOW);
-    await store.recordOutcome(INSTANCE, 1, { status: 'FAILED', reason: 'SSM agent not Online' }, NOW);
-    slack.behaviour = 500;
-    const written: string[] = [];
-    const capture = (chunk: unknown) => {
-      written.push(String(chunk));
-      return true;
-    };
-    const stdout = vi.spyOn(process.stdout, 'write').mockImplementation(capture);
-    const stderr = vi.spyOn(process.stderr, 'write').mockImplementation(capture);
-
-    // Act
-    let first: Awaited<ReturnType<typeof handler>>;
-    let second: Awaited<ReturnType<typeof handler>>;
-    try {
-      first = await handler({ instanceId: INSTANCE, generation: 1, status: 'FAILED', notify: true });
-      second = await handler({ instanceId: INSTANCE, generation: 1, status: 'FAILED', notify: true });
-    } finally {
-      stdout.mockRestore();
-      stderr.mockRestore();
-    }
-
-    // Assess
-    expect(first).toEqual({ sent: true, channels: ['sns', 'telegram'], failed: ['slack'] });
-    expect(second).toEqual({ sent: false, channels: [] });
-    expect(snsMock).toHaveReceivedCommandExactlyOnceWith(PublishCommand, {
-      TopicArn: TOPIC,
-      Subject: `[autoprov] FAILED: ${INSTANCE} (web-01)`,
-      Message: expect.stringContaining('Reason: SSM agent not Online'),
-    });
-    expect(telegram.requests).toHaveLength(1);
-    expect((await store.getInstance(INSTANCE))?.notifiedKey).toBe('1#FAILED');
-    const notified = (await store.listHistory(INSTANCE)).filter((event) => event.type === 'NOTIFIED');
-    expect(notified).toEqual([
-      expect.objectContaining({
-        details: { status: 'FAILED', channels: ['sns', 'telegram'], failed: ['slack'] },
-      }),
-    ]);
-    expect(written.join('')).not.toContain(BOT_TOKEN);
-    expect(written.join('')).not.toContain('SECRETwebhookPATH');
-    await expect(handler({ instanceId: INSTANCE, generation: 1, status: 'DONE' })).rejects.toMatchObject({
-      name: 'InvalidInputError',
-    });
   });
 });
