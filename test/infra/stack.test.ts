@@ -841,7 +841,9 @@ describe('settings and validation at synth', () => {
   it('rejects unknown ansibleInstall modes and log retentions CloudWatch does not offer', () => {
     expect(() => synthTemplate({ context: { 'autoprov:ansibleInstall': 'pip' } })).toThrow(SettingsError);
     expect(() => synthTemplate({ context: { 'autoprov:logRetentionDays': 31 } })).toThrow(/logRetentionDays/);
-    expect(() => synthTemplate({ context: { 'autoprov:sweepRateMinutes': 0 } })).toThrow(/Sweep rate/);
+    expect(() => synthTemplate({ context: { 'autoprov:sweepRateMinutes': 0 } })).toThrow(
+      /autoprov:sweepRateMinutes must be a whole number/,
+    );
   });
 });
 
