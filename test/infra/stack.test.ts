@@ -454,7 +454,7 @@ describe('events, schedule and notifications', () => {
   it('gives every EventBridge target a retry policy and the dead-letter queue', () => {
     const [queueId] = single(resources(template, 'AWS::SQS::Queue'), 'queue');
     const rules = resources(template, 'AWS::Events::Rule');
-    expect(rules).toHaveLength(3);
+    expect(rules).toHaveLength(4);
     for (const [id, rule] of rules) {
       for (const target of rule.Targets as Record<string, unknown>[]) {
         expect(target.DeadLetterConfig, id).toEqual({ Arn: { 'Fn::GetAtt': [queueId, 'Arn'] } });
