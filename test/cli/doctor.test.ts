@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { DescribeInstancesCommand, EC2Client, type Instance } from '@aws-sdk/client-ec2';
 import { GetInstanceProfileCommand, IAMClient, ListAttachedRolePoliciesCommand } from '@aws-sdk/client-iam';
@@ -13,6 +14,7 @@ import {
   instanceProfileName,
 } from '../../cli/commands/doctor-checks.js';
 import { createTestTable, type TestTable } from '../helpers/ddb.js';
+import { SAMPLE_INVENTORY, samplePlaybooksDir } from '../helpers/sample-inventory.js';
 import {
   CONFIG,
   type LocalAws,
@@ -158,10 +160,12 @@ describe('autoprov doctor against the local endpoints', () => {
       status: 'SUCCESS',
     });
 
-    const run = await runInProcess(['doctor', 'mi-0abcdef1234567890'], { env });
+    // The sample inventory lists it (the shipped rules.yaml enables no inventory).
+    const rules = join(samplePlaybooksDir(), 'rules.yaml');
+    const run = await runInProcess(['doctor', 'mi-0abcdef1234567890', '--rules', rules], { env });
 
     expect(lineOf(run.stdout, 'Static inventory')).toBe(
-      '  ✔ Static inventory: listed in inventory/onprem.ini as web-dc2-01',
+      `  ✔ Static inventory: listed in ${SAMPLE_INVENTORY} as web-dc2-01`,
     );
     expect(lineOf(run.stdout, 'Bundle read policy')).toBe(
       '  ! Bundle read policy: skipped: a hybrid node has no instance profile',
