@@ -7,6 +7,7 @@ import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
+  checkAnsibleInstall,
   checkBundlePolicy,
   checkEc2Instance,
   checkQueues,
@@ -209,7 +210,7 @@ describe('autoprov doctor against the local endpoints', () => {
       sqs.restore();
     });
 
-    const stackOutputs = () =>
+    const stackOutputs = (ansibleInstall = 'autoprov') =>
       cfn.on(DescribeStacksCommand, { StackName: 'MyStack' }).resolves({
         Stacks: [
           {
@@ -221,6 +222,7 @@ describe('autoprov doctor against the local endpoints', () => {
               { OutputKey: 'StateMachineArn', OutputValue: aws.stateMachineArn },
               { OutputKey: 'InstancePolicyArn', OutputValue: POLICY },
               { OutputKey: 'FailedEventsQueueUrl', OutputValue: DLQ },
+              { OutputKey: 'AnsibleInstall', OutputValue: ansibleInstall },
             ],
           },
         ],
@@ -242,6 +244,29 @@ describe('autoprov doctor against the local endpoints', () => {
       );
       expect(run.stdout).toContain(`aws sqs receive-message --queue-url ${DLQ}`);
       expect(lineOf(run.stdout, 'Recent failed executions')).toContain('1 in the last 24 h');
+    });
+
+    it('with ansibleInstall=preinstalled (stack output), says the image needs unzip and how to check it', async () => {
+      stackOutputs('preinstalled');
+      sqs.on(GetQueueAttributesCommand).resolves({
+        Attributes: { ApproximateNumberOfMessages: '0', ApproximateNumberOfMessagesNotVisible: '0' },
+      });
+
+      const run = await runInProcess(['doctor', 'i-0f000000000000003', '--stack', 'MyStack', '--json'], {
+        env,
+      });
+
+      const document = JSON.parse(run.stdout) as {
+        checks: { title: string; status: string; detail: string; fix?: string }[];
+      };
+      expect(document.checks.find((c) => c.title === 'Ansible on the host')).toEqual({
+        section: 'instance',
+        status: 'warn',
+        title: 'Ansible on the host',
+        detail:
+          'ansibleInstall=preinstalled: the image must have ansible-playbook AND unzip (AWS-ApplyAnsiblePlaybooks unzips the bundle whatever InstallDependencies says); doctor cannot look inside the host',
+        fix: 'on the host: command -v ansible-playbook unzip (both must print a path); or bake both into the image, or deploy with -c autoprov:ansibleInstall=autoprov, which installs them',
+      });
     });
 
     it('passes every check for a provisioned instance whose role has the bundle policy (exit 0)', async () => {
@@ -315,6 +340,9 @@ describe('autoprov doctor against the local endpoints', () => {
           '  ✔ Last execution: i-0f000000000000005-g1 SUCCEEDED',
         );
         expect(lineOf(run.stdout, 'Dead-letter queue AnsibleAutoProvisioner-FailedEvents')).toContain('✔');
+        expect(lineOf(run.stdout, 'Ansible on the host')).toBe(
+          '  ✔ Ansible on the host: ansibleInstall=autoprov: the ensure-Ansible step installs ansible-core and unzip before the first playbook',
+        );
         expect(run.stdout).toContain('no problems');
       } finally {
         ec2.restore();
@@ -342,6 +370,22 @@ describe('doctor checks', () => {
     InstanceId: 'i-1',
     IamInstanceProfile: { Arn: 'arn:aws:iam::1:instance-profile/p' },
   };
+
+  it('says what the host needs for each ansibleInstall mode, and that it could not check without the output', () => {
+    expect(checkAnsibleInstall('autoprov')).toMatchObject({
+      status: 'ok',
+      detail: expect.stringContaining('unzip'),
+    });
+    expect(checkAnsibleInstall('document')).toMatchObject({ status: 'ok' });
+    const preinstalled = checkAnsibleInstall('preinstalled');
+    expect(preinstalled.status).toBe('warn');
+    expect(preinstalled.detail).toContain('ansible-playbook AND unzip');
+    expect(preinstalled.fix).toContain('command -v ansible-playbook unzip');
+    expect(checkAnsibleInstall(undefined)).toMatchObject({
+      status: 'warn',
+      detail: "not checked: the stack's AnsibleInstall output is unknown",
+    });
+  });
 
   it('names the instance profile from its ARN', () => {
     expect(instanceProfileName('arn:aws:iam::123456789012:instance-profile/path/to/prof')).toBe('prof');

@@ -261,6 +261,8 @@ describe('scenario 9: instance profiles, the bundle policy and autoprov doctor',
     await expect(
       startLocalStack({
         stateDir: dir,
+        // The assembly of this suite's stack (already synthesized above).
+        inventories: [SAMPLE_INVENTORY],
         simulatedAnsible: true,
         sweepSchedule: false,
         fleet: { instances: [{ instanceId: ec2Id(9, 4), tags: OPT_IN, instanceProfile: 'WebRole' }] },

@@ -666,6 +666,14 @@ describe('alarms and outputs', () => {
     const queueRef = outputs.FailedEventsQueueUrl?.Value as { Ref?: string } | undefined;
     const queues = resources(template, 'AWS::SQS::Queue').map(([id]) => id);
     expect(queues).toContain(queueRef?.Ref);
+    // doctor says what the image needs from this one (preinstalled: ansible-playbook and unzip).
+    expect(value('AnsibleInstall')).toBe('autoprov');
+    const preinstalled = synthTemplate({
+      context: { 'autoprov:ansibleInstall': 'preinstalled' },
+    }) as unknown as {
+      Outputs: Record<string, { Value: unknown }>;
+    };
+    expect(preinstalled.Outputs.AnsibleInstall?.Value).toBe('preinstalled');
   });
 });
 
