@@ -50,6 +50,11 @@ function stripComment(line: string): string {
 const NEEDS_ACCOUNT: readonly { match: RegExp; reason: string }[] = [
   { match: /^aws /, reason: 'the AWS CLI acts on resources of a real account' },
   {
+    match: /^([A-Z_]+=\S+ )*npm run test:aws( |$)/,
+    reason:
+      'the integration test kit: deploys the stack with a demo instance to a real account, then destroys it',
+  },
+  {
     match: /^npx cdk (deploy|bootstrap|destroy)( |$)/,
     reason: 'deploys to (or bootstraps, destroys in) a real account; its synth equivalent runs below',
   },
@@ -64,7 +69,7 @@ const ELSEWHERE: Readonly<Record<string, { reason: string; file: string; marker:
     marker: 'npm ci',
   },
   'npm test': { reason: 'this is the suite itself', file: '.ci/run', marker: 'npm test' },
-  'npm run typecheck && npm run lint && npm test': {
+  'npm run typecheck && npm run lint && npm run synth && npm test': {
     reason: 'what CI runs, step by step; npm test is this suite itself',
     file: '.ci/run',
     marker: 'npm run typecheck',
@@ -106,10 +111,14 @@ describe('README commands', () => {
     }
   });
 
-  it('that need an account are only AWS CLI calls and cdk deploy/bootstrap/destroy', () => {
+  it('that need an account are only AWS CLI calls, cdk deploy/bootstrap/destroy and npm run test:aws', () => {
     const account = COMMANDS.filter((c) => needsAccount(c));
     expect(account.length).toBeGreaterThan(0);
-    for (const command of account) expect(command).toMatch(/^(aws |npx cdk (deploy|bootstrap|destroy)( |$))/);
+    for (const command of account) {
+      expect(command).toMatch(
+        /^(aws |npx cdk (deploy|bootstrap|destroy)( |$)|([A-Z_]+=\S+ )*npm run test:aws( |$))/,
+      );
+    }
     // Everything else is either run below or listed in ELSEWHERE.
     expect([...RUN_HERE, ...account, ...COMMANDS.filter((c) => c in ELSEWHERE)].sort()).toEqual(
       [...COMMANDS].sort(),
