@@ -31,6 +31,8 @@ export interface StackInfo {
   readonly topicArn?: string;
   readonly bundleLocation?: string;
   readonly instancePolicyArn?: string;
+  /** How Ansible reaches the hosts (output AnsibleInstall: autoprov, document or preinstalled). */
+  readonly ansibleInstall?: string;
   readonly dlqUrls: readonly string[];
   /** True when the outputs were read; `outputsError` says why they were not, when they were wanted. */
   readonly outputsRead: boolean;
@@ -98,6 +100,7 @@ export function infoFromOutputs(
     ...(pick('TopicArn') ? { topicArn: pick('TopicArn') } : {}),
     ...(pick('BundleLocation') ? { bundleLocation: pick('BundleLocation') } : {}),
     ...(pick('InstancePolicyArn') ? { instancePolicyArn: pick('InstancePolicyArn') } : {}),
+    ...(pick('AnsibleInstall') ? { ansibleInstall: pick('AnsibleInstall') } : {}),
     dlqUrls: [...new Set(dlqUrls)],
   };
 }

@@ -52,6 +52,11 @@ export class AutoProvisionerStack extends Stack {
     );
     output('BundleLocation', p.playbookBundle.bundleS3Uri, 'The playbook bundle the instances download.');
     output(
+      'AnsibleInstall',
+      p.ansibleInstall,
+      'How Ansible reaches the hosts (context autoprov:ansibleInstall); preinstalled: the image needs ansible-playbook and unzip. autoprov doctor reads it.',
+    );
+    output(
       'InstancePolicyArn',
       p.instancePolicy.managedPolicyArn,
       `Attach to the instance profile of every instance to provision (with AmazonSSMManagedInstanceCore); opt in with the tag ${optIn.tagKey}=${optIn.tagValue}.`,

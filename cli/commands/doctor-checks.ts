@@ -393,6 +393,50 @@ export function hybridPolicyNote(policyArn: string | undefined): Check {
   );
 }
 
+/**
+ * What the host needs besides the SSM agent, by the stack's ansibleInstall mode (output AnsibleInstall).
+ * AWS-ApplyAnsiblePlaybooks unzips the playbook bundle with `unzip` whatever InstallDependencies says, so a
+ * `preinstalled` image needs unzip as well as ansible-playbook. doctor cannot look inside the host: for
+ * that mode it says what to check there.
+ */
+export function checkAnsibleInstall(mode: string | undefined): Check {
+  const title = 'Ansible on the host';
+  switch (mode) {
+    case 'autoprov':
+      return check(
+        'instance',
+        'ok',
+        title,
+        'ansibleInstall=autoprov: the ensure-Ansible step installs ansible-core and unzip before the first playbook',
+      );
+    case 'document':
+      return check(
+        'instance',
+        'ok',
+        title,
+        'ansibleInstall=document: AWS-ApplyAnsiblePlaybooks installs its dependencies itself (InstallDependencies=True)',
+      );
+    case 'preinstalled':
+      return check(
+        'instance',
+        'warn',
+        title,
+        'ansibleInstall=preinstalled: the image must have ansible-playbook AND unzip (AWS-ApplyAnsiblePlaybooks unzips the bundle whatever InstallDependencies says); doctor cannot look inside the host',
+        'on the host: command -v ansible-playbook unzip (both must print a path); or bake both into the image, or deploy with -c autoprov:ansibleInstall=autoprov, which installs them',
+      );
+    default:
+      return check(
+        'instance',
+        'warn',
+        title,
+        mode === undefined
+          ? "not checked: the stack's AnsibleInstall output is unknown"
+          : `not checked: unknown ansibleInstall mode "${mode}"`,
+        'pass --stack <name>; with ansibleInstall=preinstalled the image needs ansible-playbook and unzip',
+      );
+  }
+}
+
 /** The execution of the record's current generation. */
 export async function checkLastExecution(
   sfn: Send<SFNClient>,

@@ -22,6 +22,7 @@ import { openStore, resolveInstanceRef } from '../store.js';
 import {
   type Check,
   checkAgent,
+  checkAnsibleInstall,
   checkBundlePolicy,
   checkEc2Instance,
   checkInventory,
@@ -165,6 +166,7 @@ async function instanceChecks(
   const checks = [...fromRecord, ...fromSources, await checkAgent(clients.ssm(), instanceId, hybrid)];
   if (hybrid) checks.push(hybridPolicyNote(stack.instancePolicyArn));
   else if (instance) checks.push(await checkBundlePolicy(clients.iam(), instance, stack.instancePolicyArn));
+  checks.push(checkAnsibleInstall(stack.ansibleInstall));
   checks.push(await checkLastExecution(clients.sfn(), stack.stateMachineArn, instanceId, record));
   const name = record?.facts.name ?? instance?.Tags?.find((tag) => tag.Key === 'Name')?.Value;
   return { instanceId, ...(name ? { name } : {}), checks };
@@ -176,7 +178,8 @@ export const doctorCommand: Command = {
   usage: 'autoprov doctor [instance-id | Name] [--rules playbooks/rules.yaml] [--dlq <url>] [--json]',
   description: `Checks, for one instance: its state record and status; the opt-in and hold tags (EC2
 DescribeInstances) or its static inventory entry (hybrid nodes); SSM registration and PingStatus;
-the bundle-read policy on its instance profile's role; its last execution and error. Then the
+the bundle-read policy on its instance profile's role; what the image needs for the stack's
+ansibleInstall mode (preinstalled: ansible-playbook and unzip); its last execution and error. Then the
 stack's health: dead-letter queue depth and failed executions of the last 24 h. Each check is
 printed as ✔ / ✖ / ! with a one-line fix. Without an instance, only the stack health.
 Exit code 1 when any check is ✖.`,

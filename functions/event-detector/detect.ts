@@ -10,6 +10,9 @@
 // - opt-in tag removed (confirmed by DescribeInstances) → ORPHANED 'opted-out' + notification,
 //   unless a static inventory still lists the instance (then it is managed as an inventory host).
 // - stopped / stopping → a STOPPED history event on a known record.
+// - tag change on an SSM managed node (hybrid, mi-…): hybrid nodes are provisioned from the static
+//   inventories (being listed is the opt-in), so a listed node is detected exactly as the sweep observes
+//   it (no EC2 call: EC2 does not know mi- ids); an unlisted one is ignored.
 import { DescribeInstancesCommand, type EC2Client } from '@aws-sdk/client-ec2';
 import { ec2Tags, isOptedIn } from '../core/facts.js';
 import {
@@ -57,6 +60,7 @@ export async function handleDetectorEvent(
 ): Promise<DetectionOutcome> {
   const { instanceId } = event;
   if (event.kind === 'tag-change') {
+    if (event.resourceType === 'managed-instance') return detectManagedNode(instanceId, deps);
     const { optIn } = deps.bundle.config;
     // Tags are facts (tag_* vars, groups, hold): any change on an opted-in instance is a re-detection.
     // A change that removed the opt-in tag is one too: DescribeInstances confirms it before orphaning.
@@ -97,6 +101,29 @@ async function detect(
       ? orphan(instanceId, ORPHAN_REASONS.optedOut, deps)
       : { instanceId, action: 'ignored', detail: 'not opted in' };
   }
+  return act(instanceId, observation, deps);
+}
+
+/** A tag change on an SSM managed node: the node as the sweep sees it, from the static inventories. */
+async function detectManagedNode(instanceId: string, deps: DetectorDeps): Promise<DetectionOutcome> {
+  const host = deps.bundle.inventoryHosts.find((candidate) => candidate.instanceId === instanceId);
+  if (!host) {
+    return {
+      instanceId,
+      action: 'ignored',
+      detail:
+        'managed node not listed in any static inventory (hybrid nodes are provisioned from inventories)',
+    };
+  }
+  return act(instanceId, observeInventoryHost(host, deps.bundle), deps);
+}
+
+/** Records the observation, then claims and starts when it is due (the sweep's decision). */
+async function act(
+  instanceId: string,
+  observation: Observation,
+  deps: DetectorDeps,
+): Promise<DetectionOutcome> {
   const now = deps.now();
   const upserted = await deps.store.upsertDetection(observation.facts, {
     held: observation.held,

@@ -12,6 +12,7 @@ import { compileBundle, writeBundle } from '../../functions/core/bundle.js';
 import type { AnsibleInstallMode, RulesBundle } from '../../functions/core/types.js';
 import { acknowledge, nagArn } from '../nag.js';
 import { PLAYBOOKS_DIR } from '../paths.js';
+import { STATE_MACHINE_SUFFIX } from '../settings.js';
 import {
   AGENT_CHECK_INTERVAL_SECONDS,
   ProvisioningWorkflow,
@@ -166,7 +167,7 @@ export class AutoProvisioner extends Construct {
     this.ansibleInstall = props.ansibleInstall ?? 'autoprov';
     const logRetention = props.logRetention ?? logs.RetentionDays.ONE_MONTH;
     const historyDays = props.historyDays ?? 90;
-    const stateMachineName = props.stateMachineName ?? `${stack.stackName}-Provisioning`;
+    const stateMachineName = props.stateMachineName ?? `${stack.stackName}${STATE_MACHINE_SUFFIX}`;
     const stateMachineArn = stack.formatArn({
       service: 'states',
       resource: 'stateMachine',

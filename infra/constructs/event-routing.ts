@@ -1,5 +1,6 @@
 // EventBridge rules that wake the provisioner up (DESIGN §1): EC2 state changes and opt-in tag changes go
-// to the event detector; terminal Run Command invocation statuses of our two documents go to the callback.
+// to the event detector (opt-in/hold tag changes on SSM managed nodes too: hybrid nodes, mi-…); terminal
+// Run Command invocation statuses of our two documents go to the callback.
 // Delivery is retried by EventBridge and ends in the failed-events queue, never dropped.
 import { Duration } from 'aws-cdk-lib';
 import * as events from 'aws-cdk-lib/aws-events';
@@ -27,6 +28,7 @@ export interface EventRoutingProps {
 export class EventRouting extends Construct {
   public readonly instanceStateRule: events.Rule;
   public readonly tagChangeRule: events.Rule;
+  public readonly managedNodeTagChangeRule: events.Rule;
   public readonly commandStatusRule: events.Rule;
 
   constructor(scope: Construct, id: string, props: EventRoutingProps) {
@@ -56,6 +58,26 @@ export class EventRouting extends Construct {
         detail: {
           service: ['ec2'],
           'resource-type': ['instance'],
+          'changed-tag-keys': [...props.tagKeys],
+        },
+      },
+      targets: [target(props.eventDetector)],
+    });
+
+    // Tags on hybrid nodes are SSM's: `aws ssm add-tags-to-resource --resource-type ManagedInstance` emits
+    // "Tag Change on Resource" whose service and resource-type are those of the resource's ARN, as in the
+    // documented ec2 example: ssm and managed-instance for arn:aws:ssm:<region>:<account>:managed-instance/mi-…
+    // ("Monitor tag changes with serverless workflows and Amazon EventBridge",
+    // https://docs.aws.amazon.com/tag-editor/latest/userguide/tag-monitor.html).
+    this.managedNodeTagChangeRule = new events.Rule(this, 'ManagedNodeTagChange', {
+      description:
+        'Ansible AutoProvisioner: opt-in or hold tag changed on an SSM managed node (hybrid) → event detector',
+      eventPattern: {
+        source: ['aws.tag'],
+        detailType: ['Tag Change on Resource'],
+        detail: {
+          service: ['ssm'],
+          'resource-type': ['managed-instance'],
           'changed-tag-keys': [...props.tagKeys],
         },
       },

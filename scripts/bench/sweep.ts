@@ -56,6 +56,8 @@ export async function runSteadySweep(options: SweepOptions): Promise<SweepFigure
     // EC2 lifecycle and tag events are lost on purpose: the instances are seeded, and the template one is
     // found by a sweep. SSM's command status events still flow: the workflow's callbacks need them.
     eventFaults: { dropIf: (event) => event.source === 'aws.ec2' || event.source === 'aws.tag' },
+    // The sample inventory's three hybrid nodes, as the demo runs them (the shipped rules.yaml enables none).
+    inventories: ['inventory/onprem.example.ini'],
     ...(options.stateDir ? { stateDir: options.stateDir } : {}),
     onProgress: (message) => options.log(`  ${message}`),
   });

@@ -41,6 +41,11 @@ export interface PlaybooksSelection {
   readonly rules?: string;
   /** Check mode: `defaults.check: true` in the rules (a rule's own `check` still wins). */
   readonly check?: boolean;
+  /**
+   * Replaces the rules' `inventories` (paths relative to the playbooks folder): the demo enables the
+   * sample inventory this way, which the shipped rules.yaml does not.
+   */
+  readonly inventories?: readonly string[];
 }
 
 export interface EnsureAssemblyOptions extends PlaybooksSelection {
@@ -85,7 +90,8 @@ export function hashSources(roots: readonly string[]): string {
 
 /**
  * The playbooks folder to synthesize: `rules` itself when it is a folder; else a content-addressed copy of
- * playbooks/ (or of the folder) under .local/playbooks/ with the rules file and/or check mode applied.
+ * playbooks/ (or of the folder) under .local/playbooks/ with the rules file, check mode and/or the
+ * inventories applied.
  */
 export function stagePlaybooks(selection: PlaybooksSelection = {}): string {
   const given = selection.rules ? resolve(selection.rules) : DEFAULT_PLAYBOOKS_DIR;
@@ -95,11 +101,12 @@ export function stagePlaybooks(selection: PlaybooksSelection = {}): string {
   if (isDir && !existsSync(join(given, 'rules.yaml'))) {
     throw new AssemblyError(`${given} has no rules.yaml: pass a playbooks folder or a rules file.`);
   }
-  if (isDir && !selection.check) return baseDir;
+  if (isDir && !selection.check && !selection.inventories) return baseDir;
   let rules = readFileSync(isDir ? join(given, 'rules.yaml') : given, 'utf8');
-  if (selection.check) {
+  if (selection.check || selection.inventories) {
     const doc = parseDocument(rules);
-    doc.setIn(['defaults', 'check'], true);
+    if (selection.check) doc.setIn(['defaults', 'check'], true);
+    if (selection.inventories) doc.set('inventories', [...selection.inventories]);
     rules = doc.toString();
   }
   const key = createHash('sha256')

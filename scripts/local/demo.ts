@@ -53,6 +53,11 @@ const demoKeys = {
   title: z.string().optional(),
   /** A rules file (laid over playbooks/) or a playbooks folder, relative to the demo file. */
   rules: z.string().optional(),
+  /**
+   * Inventories (relative to the playbooks folder) that replace the rules' own: the demo's hybrid nodes come
+   * from the sample inventory/onprem.example.ini, which the shipped rules.yaml does not enable.
+   */
+  inventories: z.array(z.string().min(1)).optional(),
   timeScale: z.number().positive().max(1).optional(),
   triggers: z.array(triggerSchema).optional(),
   expect: z.record(z.string(), expectationSchema).optional(),
@@ -67,6 +72,7 @@ export interface DemoFile {
   readonly path: string;
   readonly title?: string;
   readonly rules?: string;
+  readonly inventories?: readonly string[];
   readonly timeScale?: number;
   readonly triggers: readonly DemoTrigger[];
   readonly expect: Readonly<Record<string, DemoExpectation>>;
@@ -96,6 +102,7 @@ export function loadDemoFile(path: string): DemoFile {
     path,
     ...(own.data.title ? { title: own.data.title } : {}),
     ...(own.data.rules ? { rules: resolve(base, own.data.rules) } : {}),
+    ...(own.data.inventories ? { inventories: own.data.inventories } : {}),
     ...(own.data.timeScale ? { timeScale: own.data.timeScale } : {}),
     triggers: own.data.triggers ?? [],
     expect: own.data.expect ?? {},
@@ -219,6 +226,8 @@ export async function runDemo(options: DemoOptions): Promise<{ report: DemoRepor
   const stack = await startLocalStack({
     fleet: demo.fleet,
     rules,
+    // The demo's inventories belong to its own rules: another rules selection keeps its own.
+    ...(options.rules === undefined && demo.inventories ? { inventories: demo.inventories } : {}),
     check: options.check,
     timeScale: options.timeScale ?? demo.timeScale ?? 0.01,
     stateDir: options.stateDir,

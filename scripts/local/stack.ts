@@ -81,6 +81,8 @@ export interface LocalStackOptions {
   readonly rules?: string;
   /** Check mode: the rules' `defaults.check` is set to true (synthesized as a separate bundle). */
   readonly check?: boolean;
+  /** Replaces the rules' `inventories` (synthesized as a separate bundle): the demo's sample inventory. */
+  readonly inventories?: readonly string[];
   /**
    * Multiplies the stack's AWS durations: static Wait states, Retry intervals, the sweep rate, Lambda's
    * async retry delays. 0.01 turns the 5-minute sweep into 3 s and a 15 s agent check into 150 ms.
@@ -315,7 +317,12 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   const timeScale = options.timeScale ?? 0.01;
   const seed = options.seed ?? 42;
   if (!options.simulatedAnsible) assertAnsible();
-  const assembly = await ensureAssembly({ rules: options.rules, check: options.check, onProgress: progress });
+  const assembly = await ensureAssembly({
+    rules: options.rules,
+    check: options.check,
+    ...(options.inventories ? { inventories: options.inventories } : {}),
+    onProgress: progress,
+  });
   const spec = readLocalStack(assembly.dir);
   const fleetFile =
     typeof options.fleet === 'string' ? loadFleetFile(options.fleet) : (options.fleet ?? { instances: [] });

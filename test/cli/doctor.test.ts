@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { DescribeInstancesCommand, EC2Client, type Instance } from '@aws-sdk/client-ec2';
 import { GetInstanceProfileCommand, IAMClient, ListAttachedRolePoliciesCommand } from '@aws-sdk/client-iam';
@@ -6,6 +7,7 @@ import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
+  checkAnsibleInstall,
   checkBundlePolicy,
   checkEc2Instance,
   checkQueues,
@@ -13,6 +15,7 @@ import {
   instanceProfileName,
 } from '../../cli/commands/doctor-checks.js';
 import { createTestTable, type TestTable } from '../helpers/ddb.js';
+import { SAMPLE_INVENTORY, samplePlaybooksDir } from '../helpers/sample-inventory.js';
 import {
   CONFIG,
   type LocalAws,
@@ -158,10 +161,12 @@ describe('autoprov doctor against the local endpoints', () => {
       status: 'SUCCESS',
     });
 
-    const run = await runInProcess(['doctor', 'mi-0abcdef1234567890'], { env });
+    // The sample inventory lists it (the shipped rules.yaml enables no inventory).
+    const rules = join(samplePlaybooksDir(), 'rules.yaml');
+    const run = await runInProcess(['doctor', 'mi-0abcdef1234567890', '--rules', rules], { env });
 
     expect(lineOf(run.stdout, 'Static inventory')).toBe(
-      '  ✔ Static inventory: listed in inventory/onprem.ini as web-dc2-01',
+      `  ✔ Static inventory: listed in ${SAMPLE_INVENTORY} as web-dc2-01`,
     );
     expect(lineOf(run.stdout, 'Bundle read policy')).toBe(
       '  ! Bundle read policy: skipped: a hybrid node has no instance profile',
@@ -205,7 +210,7 @@ describe('autoprov doctor against the local endpoints', () => {
       sqs.restore();
     });
 
-    const stackOutputs = () =>
+    const stackOutputs = (ansibleInstall = 'autoprov') =>
       cfn.on(DescribeStacksCommand, { StackName: 'MyStack' }).resolves({
         Stacks: [
           {
@@ -217,6 +222,7 @@ describe('autoprov doctor against the local endpoints', () => {
               { OutputKey: 'StateMachineArn', OutputValue: aws.stateMachineArn },
               { OutputKey: 'InstancePolicyArn', OutputValue: POLICY },
               { OutputKey: 'FailedEventsQueueUrl', OutputValue: DLQ },
+              { OutputKey: 'AnsibleInstall', OutputValue: ansibleInstall },
             ],
           },
         ],
@@ -238,6 +244,29 @@ describe('autoprov doctor against the local endpoints', () => {
       );
       expect(run.stdout).toContain(`aws sqs receive-message --queue-url ${DLQ}`);
       expect(lineOf(run.stdout, 'Recent failed executions')).toContain('1 in the last 24 h');
+    });
+
+    it('with ansibleInstall=preinstalled (stack output), says the image needs unzip and how to check it', async () => {
+      stackOutputs('preinstalled');
+      sqs.on(GetQueueAttributesCommand).resolves({
+        Attributes: { ApproximateNumberOfMessages: '0', ApproximateNumberOfMessagesNotVisible: '0' },
+      });
+
+      const run = await runInProcess(['doctor', 'i-0f000000000000003', '--stack', 'MyStack', '--json'], {
+        env,
+      });
+
+      const document = JSON.parse(run.stdout) as {
+        checks: { title: string; status: string; detail: string; fix?: string }[];
+      };
+      expect(document.checks.find((c) => c.title === 'Ansible on the host')).toEqual({
+        section: 'instance',
+        status: 'warn',
+        title: 'Ansible on the host',
+        detail:
+          'ansibleInstall=preinstalled: the image must have ansible-playbook AND unzip (AWS-ApplyAnsiblePlaybooks unzips the bundle whatever InstallDependencies says); doctor cannot look inside the host',
+        fix: 'on the host: command -v ansible-playbook unzip (both must print a path); or bake both into the image, or deploy with -c autoprov:ansibleInstall=autoprov, which installs them',
+      });
     });
 
     it('passes every check for a provisioned instance whose role has the bundle policy (exit 0)', async () => {
@@ -311,6 +340,9 @@ describe('autoprov doctor against the local endpoints', () => {
           '  ✔ Last execution: i-0f000000000000005-g1 SUCCEEDED',
         );
         expect(lineOf(run.stdout, 'Dead-letter queue AnsibleAutoProvisioner-FailedEvents')).toContain('✔');
+        expect(lineOf(run.stdout, 'Ansible on the host')).toBe(
+          '  ✔ Ansible on the host: ansibleInstall=autoprov: the ensure-Ansible step installs ansible-core and unzip before the first playbook',
+        );
         expect(run.stdout).toContain('no problems');
       } finally {
         ec2.restore();
@@ -338,6 +370,22 @@ describe('doctor checks', () => {
     InstanceId: 'i-1',
     IamInstanceProfile: { Arn: 'arn:aws:iam::1:instance-profile/p' },
   };
+
+  it('says what the host needs for each ansibleInstall mode, and that it could not check without the output', () => {
+    expect(checkAnsibleInstall('autoprov')).toMatchObject({
+      status: 'ok',
+      detail: expect.stringContaining('unzip'),
+    });
+    expect(checkAnsibleInstall('document')).toMatchObject({ status: 'ok' });
+    const preinstalled = checkAnsibleInstall('preinstalled');
+    expect(preinstalled.status).toBe('warn');
+    expect(preinstalled.detail).toContain('ansible-playbook AND unzip');
+    expect(preinstalled.fix).toContain('command -v ansible-playbook unzip');
+    expect(checkAnsibleInstall(undefined)).toMatchObject({
+      status: 'warn',
+      detail: "not checked: the stack's AnsibleInstall output is unknown",
+    });
+  });
 
   it('names the instance profile from its ARN', () => {
     expect(instanceProfileName('arn:aws:iam::123456789012:instance-profile/path/to/prof')).toBe('prof');

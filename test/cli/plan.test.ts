@@ -7,7 +7,7 @@ import { type HostPlan, instancesFromFleetFile, planHosts } from '../../cli/comm
 import { observeSources } from '../../functions/core/reconcile.js';
 import type { FleetEntry } from '../../functions/shared/state-store-api.js';
 import { createTestTable, type TestTable } from '../helpers/ddb.js';
-import { playbooksDir } from '../helpers/paths.js';
+import { samplePlaybooksDir } from '../helpers/sample-inventory.js';
 import { type LocalAws, runInProcess, runSubprocess, seedRecord, startLocalAws, useEnv } from './harness.js';
 
 const FLEET = `
@@ -40,11 +40,14 @@ interface PlanDocument {
 const files = (hosts: readonly HostPlan[], name: string) =>
   hosts.find((host) => host.name === name)?.playbooks.map((playbook) => playbook.file);
 
-describe('plan from a fleet file with the shipped rules', () => {
+/** The shipped rules with the sample inventory enabled (its three hybrid nodes), as local mode's demo runs them. */
+const RULES = join(samplePlaybooksDir(), 'rules.yaml');
+
+describe('plan from a fleet file with the shipped rules and the sample inventory', () => {
   const dir = mkdtempSync(join(tmpdir(), 'autoprov-plan-'));
   const fleetFile = join(dir, 'fleet.yaml');
   writeFileSync(fleetFile, FLEET);
-  const bundle = loadLocalBundle(join(playbooksDir, 'rules.yaml'));
+  const bundle = loadLocalBundle(RULES);
 
   it('launches the file like local mode: counts expanded, hybrid nodes left to the inventories', () => {
     const instances = instancesFromFleetFile(FLEET, 'fleet.yaml');
@@ -65,7 +68,7 @@ describe('plan from a fleet file with the shipped rules', () => {
   });
 
   it('matches each host and explains every rule (JSON through the bin, --offline)', async () => {
-    const run = await runSubprocess(['plan', '--fleet', fleetFile, '--offline', '--json'], {
+    const run = await runSubprocess(['plan', '--rules', RULES, '--fleet', fleetFile, '--offline', '--json'], {
       AWS_REGION: 'us-east-1',
       AWS_ENDPOINT_URL: 'http://127.0.0.1:9',
     });
@@ -102,11 +105,13 @@ describe('plan from a fleet file with the shipped rules', () => {
   });
 
   it('prints a readable plan with ✔/✖ per rule and the playbooks', async () => {
-    const run = await runInProcess(['plan', '--fleet', fleetFile, '--offline'], { env: { ...process.env } });
+    const run = await runInProcess(['plan', '--rules', RULES, '--fleet', fleetFile, '--offline'], {
+      env: { ...process.env },
+    });
 
     expect(run.code).toBe(0);
     expect(run.stdout).toMatch(
-      /^Plan for 7 hosts \(4 from fleet file .*fleet\.yaml, 3 from inventories; rules playbooks\/rules\.yaml, bundle [0-9a-f]{12}\)$/m,
+      /^Plan for 7 hosts \(4 from fleet file .*fleet\.yaml, 3 from inventories; rules \S+\/rules\.yaml, bundle [0-9a-f]{12}\)$/m,
     );
     expect(run.stdout).toContain('1 instance without autoprov:enabled=true left out.');
     const block = run.stdout.split('\n\n').find((part) => part.startsWith('i-0a0000000000000b1'));
@@ -198,7 +203,7 @@ describe('plan against EC2 and the state table (local endpoints)', () => {
   it('lists opted-in instances with the opt-in filter and flags the one whose rules changed since its success', async () => {
     // Prepare: web-a succeeded with today's fingerprint, web-b with an older one.
     const offline = JSON.parse(
-      (await runInProcess(['plan', '--from-ec2', '--offline', '--json'], { env })).stdout,
+      (await runInProcess(['plan', '--rules', RULES, '--from-ec2', '--offline', '--json'], { env })).stdout,
     ) as PlanDocument;
     const fingerprintOf = (id: string) => offline.hosts.find((host) => host.instanceId === id)?.fingerprint;
     await seedRecord(table.store, {
@@ -214,7 +219,7 @@ describe('plan against EC2 and the state table (local endpoints)', () => {
       fingerprint: '1'.repeat(64),
     });
 
-    const run = await runInProcess(['plan', '--json'], { env });
+    const run = await runInProcess(['plan', '--rules', RULES, '--json'], { env });
 
     expect(run.code).toBe(0);
     const document = JSON.parse(run.stdout) as PlanDocument;
@@ -229,7 +234,7 @@ describe('plan against EC2 and the state table (local endpoints)', () => {
     expect(files(document.hosts, 'web-a')).toEqual(['baseline.yml', 'webserver.yml']);
     expect(aws.server.counters()['EC2.DescribeInstances']?.calls).toBe(2);
 
-    const text = await runInProcess(['plan'], { env });
+    const text = await runInProcess(['plan', '--rules', RULES], { env });
     expect(text.stdout).toMatch(
       /^i-0e00000000000000b {2}web-b {2}\(ec2\) {2}SUCCESS g1, changed since last success$/m,
     );

@@ -16,6 +16,7 @@ import {
 import { RulesValidationError } from '../../functions/core/rules.js';
 import type { InventoryHost } from '../../functions/core/types.js';
 import { playbooksDir } from '../helpers/paths.js';
+import { SAMPLE_INVENTORY, samplePlaybooksDir } from '../helpers/sample-inventory.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'autoprov-bundle-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
@@ -31,7 +32,7 @@ function freshDir(files: Record<string, string>): string {
 }
 
 describe('compileBundle', () => {
-  it('compiles the shipped playbooks folder', () => {
+  it('compiles the shipped playbooks folder, which provisions no inventory host (the sample is not enabled)', () => {
     const bundle = compileBundle(playbooksDir);
 
     expect(bundle.config.rules.map((r) => r.name)).toEqual([
@@ -40,6 +41,18 @@ describe('compileBundle', () => {
       'web',
       'onprem-web',
     ]);
+    // A plain deploy claims only opted-in instances: no placeholder hybrid node.
+    expect(bundle.config.inventories).toEqual([]);
+    expect(bundle.inventoryHosts).toEqual([]);
+    expect(bundle.bundleHash).toMatch(/^[0-9a-f]{64}$/);
+    expect(bundle.bundleHash).toBe(hashDirectory(playbooksDir));
+  });
+
+  it("compiles the sample inventory when enabled, as local mode's demo does", () => {
+    const staged = samplePlaybooksDir();
+    const bundle = compileBundle(staged);
+
+    expect(bundle.config.inventories).toEqual([SAMPLE_INVENTORY]);
     expect(bundle.inventoryHosts.map((h) => [h.instanceId, h.name])).toEqual([
       ['mi-0123456789abcdef0', 'mi-0123456789abcdef0'],
       ['mi-0abcdef1234567890', 'web-dc2-01'],
@@ -48,10 +61,8 @@ describe('compileBundle', () => {
     expect(bundle.inventoryHosts[0]).toMatchObject({
       groups: ['all', 'onprem', 'webservers'],
       vars: { environment: 'production', http_port: '8080', ntp_server: 'ntp.dc.example', site: 'dc1' },
-      inventory: join(playbooksDir, 'inventory/onprem.ini'),
+      inventory: join(staged, SAMPLE_INVENTORY),
     });
-    expect(bundle.bundleHash).toMatch(/^[0-9a-f]{64}$/);
-    expect(bundle.bundleHash).toBe(hashDirectory(playbooksDir));
   });
 
   it('merges one instance listed in several inventories: groups unioned, later vars win', () => {

@@ -130,7 +130,7 @@ rules:
     const config = loadRulesFile(join(shippedPlaybooks, 'rules.yaml'));
 
     expect(config.rules.map((r) => r.name)).toEqual(['baseline', 'onprem-baseline', 'web', 'onprem-web']);
-    expect(config.inventories).toEqual(['inventory/onprem.ini']);
+    expect(config.inventories).toEqual([]);
     expect(config.defaults).toEqual(DEFAULT_RULE_DEFAULTS);
     expect(config.rules[2]).toMatchObject({
       match: {

@@ -12,6 +12,7 @@ import { LOCAL_INSTANCE_PROFILE } from '../../scripts/local/fleet.js';
 import { functionAccessKeyId } from '../../scripts/local/function-host.js';
 import { type LocalStack, SSM_ONLY_INSTANCE_PROFILE, startLocalStack } from '../../scripts/local/stack.js';
 import { runSubprocess } from '../cli/harness.js';
+import { SAMPLE_INVENTORY } from '../helpers/sample-inventory.js';
 import { assertTools, ec2Id, invocationsOf, OPT_IN, records, stateDir } from './support.js';
 
 const GOOD = ec2Id(9, 1);
@@ -29,6 +30,8 @@ describe('scenario 9: instance profiles, the bundle policy and autoprov doctor',
     assertTools({ ansible: false });
     stack = await startLocalStack({
       stateDir: stateDir('profiles'),
+      // The sample inventory's hybrid nodes (the shipped rules.yaml enables none): SendCommand by id.
+      inventories: [SAMPLE_INVENTORY],
       simulatedAnsible: true,
       sweepSchedule: false,
       seed: 9,
@@ -170,7 +173,7 @@ describe('scenario 9: instance profiles, the bundle policy and autoprov doctor',
       );
     const untagged = ec2Id(9, 5);
     stack.fleet.launch({ instanceId: untagged, name: 'untagged' });
-    // A managed node the shipped inventory lists (untagged: being listed is its opt-in), and one it does not.
+    // A managed node the sample inventory lists (untagged: being listed is its opt-in), and one it does not.
     stack.fleet.launch({ instanceId: 'mi-0fedcba9876543210', name: 'onprem-db-1' });
     stack.fleet.launch({ instanceId: 'mi-0e2e0000000000009', name: 'not-listed' });
 
@@ -258,6 +261,8 @@ describe('scenario 9: instance profiles, the bundle policy and autoprov doctor',
     await expect(
       startLocalStack({
         stateDir: dir,
+        // The assembly of this suite's stack (already synthesized above).
+        inventories: [SAMPLE_INVENTORY],
         simulatedAnsible: true,
         sweepSchedule: false,
         fleet: { instances: [{ instanceId: ec2Id(9, 4), tags: OPT_IN, instanceProfile: 'WebRole' }] },

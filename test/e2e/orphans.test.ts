@@ -7,6 +7,7 @@ import type { HistoryEvent, InstanceRecord } from '../../functions/shared/state-
 import type { InstanceSpec } from '../../scripts/local/fleet.js';
 import type { PublishedMessage } from '../../scripts/local/services/sns.js';
 import { type LocalStack, startLocalStack } from '../../scripts/local/stack.js';
+import { SAMPLE_INVENTORY } from '../helpers/sample-inventory.js';
 import {
   assertTools,
   ec2Id,
@@ -21,7 +22,7 @@ import {
 
 const TERMINATED = ec2Id(8, 1);
 const OPTED_OUT = ec2Id(8, 2);
-/** The hosts of the shipped playbooks/inventory/onprem.ini, as registered hybrid nodes. */
+/** The hosts of the sample playbooks/inventory/onprem.example.ini, as registered hybrid nodes. */
 const HYBRID: readonly InstanceSpec[] = [
   { instanceId: 'mi-0123456789abcdef0', name: 'onprem-web-1' },
   { instanceId: 'mi-0abcdef1234567890', name: 'web-dc2-01' },
@@ -51,9 +52,11 @@ describe('scenario 8: terminated, opted-out and vanished instances', () => {
 
   beforeAll(async () => {
     assertTools({ ansible: false });
-    // The shipped rules, with their inventory: EC2 instances from events, hybrid nodes from the sweep.
+    // The shipped rules with the sample inventory (as the demo runs them): EC2 instances from events,
+    // hybrid nodes from the sweep.
     first = await startLocalStack({
       stateDir: dir,
+      inventories: [SAMPLE_INVENTORY],
       simulatedAnsible: true,
       sweepSchedule: false,
       seed: 8,

@@ -28,6 +28,8 @@ const HOLD = 'autoprov:hold';
 const STATE_MACHINE_ARN = 'arn:aws:states:us-east-1:123456789012:stateMachine:autoprov-provisioning';
 const NOTIFIER = 'autoprov-notifier';
 const INVENTORY_ONLY = 'i-0eeeeeeeeeeeeeee1';
+/** The hybrid node of the managed-instance tag-change fixture, listed in the inventory. */
+const HYBRID = 'mi-0123456789abcdef0';
 
 const bundle: RulesBundle = {
   config: {
@@ -59,6 +61,13 @@ const bundle: RulesBundle = {
       vars: { env: 'prod' },
       inventory: 'inventory/onprem.ini',
     },
+    {
+      name: 'onprem-web-1',
+      instanceId: HYBRID,
+      groups: ['all', 'onprem'],
+      vars: { site: 'dc1' },
+      inventory: 'inventory/onprem.ini',
+    },
   ],
   bundleHash: 'b'.repeat(64),
 };
@@ -69,6 +78,7 @@ function fixture(name: string): Record<string, unknown> {
 const RUNNING_FIXTURE = fixture('ec2-state-running.json');
 const TERMINATED_FIXTURE = fixture('ec2-state-terminated.json');
 const TAG_FIXTURE = fixture('tag-change-ec2-instance.json');
+const MANAGED_TAG_FIXTURE = fixture('tag-change-ssm-managed-instance.json');
 
 /** The fixture events, retargeted at another instance id (each test works on its own instances). */
 function stateEvent(instanceId: string, state: string): Record<string, unknown> {
@@ -528,6 +538,40 @@ describe('order and duplicates', () => {
   });
 });
 
+describe('hybrid nodes: tag changes on SSM managed nodes (mi-…)', () => {
+  it('the fixture tag change on a listed managed node claims it as its inventory host, without asking EC2', async () => {
+    // Act
+    const outcome = await handler(MANAGED_TAG_FIXTURE);
+
+    // Assess
+    expect(outcome).toMatchObject({ instanceId: HYBRID, action: 'claimed', generation: 1 });
+    expect(startsFor(HYBRID)).toEqual([
+      { name: `${HYBRID}-g1`, input: { instanceId: HYBRID, generation: 1 } },
+    ]);
+    expect(await store.getInstance(HYBRID)).toMatchObject({
+      source: 'inventory',
+      facts: { name: 'onprem-web-1', vars: { site: 'dc1' } },
+    });
+    expect(ec2Mock.calls()).toHaveLength(0);
+    // A duplicate finds the claim and starts nothing more.
+    expect(await handler(MANAGED_TAG_FIXTURE)).toMatchObject({ instanceId: HYBRID, action: 'ignored' });
+    expect(startsFor(HYBRID)).toHaveLength(1);
+  });
+
+  it('a managed node no inventory lists is ignored without touching the table', async () => {
+    const unlisted = 'mi-0aaaaaaaaaaaaaaa1';
+    const event = {
+      ...MANAGED_TAG_FIXTURE,
+      resources: [`arn:aws:ssm:us-east-1:123456789012:managed-instance/${unlisted}`],
+    };
+
+    expect(await handler(event)).toMatchObject({ instanceId: unlisted, action: 'ignored' });
+    expect(writes.commands).toEqual([]);
+    expect(ec2Mock.calls()).toHaveLength(0);
+    expect(sfnMock.calls()).toHaveLength(0);
+  });
+});
+
 describe('malformed events', () => {
   const cases: [string, unknown, string][] = [
     ['not an object', 'hello', 'expected object, received string'],
@@ -553,6 +597,19 @@ describe('malformed events', () => {
       'a tag change without an instance ARN',
       { ...TAG_FIXTURE, resources: ['arn:aws:ec2:us-east-1:123456789012:volume/vol-1'] },
       'instance ARN',
+    ],
+    [
+      'an ssm managed-instance tag change naming an EC2 instance ARN',
+      {
+        ...MANAGED_TAG_FIXTURE,
+        resources: ['arn:aws:ec2:us-east-1:123456789012:instance/i-0000000aaaaaaaaaa'],
+      },
+      'managed node ARN',
+    ],
+    [
+      'a tag change whose service does not own its resource type',
+      { ...MANAGED_TAG_FIXTURE, detail: { ...(MANAGED_TAG_FIXTURE.detail as object), service: 'ec2' } },
+      'service ssm with resource-type managed-instance',
     ],
   ];
 

@@ -50,9 +50,10 @@ const withDetail = (event: Record<string, unknown>, detail: Record<string, unkno
 });
 
 describe('event routing', () => {
-  it('has three rules: two to the event detector, one to the callback', () => {
+  it('has four rules: three to the event detector, one to the callback', () => {
     expect(routes.map((r) => r.targets).sort()).toEqual([
       ['callback'],
+      ['event-detector'],
       ['event-detector'],
       ['event-detector'],
     ]);
@@ -85,6 +86,17 @@ describe('event routing', () => {
     expect(receivers(withDetail(tagChange, { 'changed-tag-keys': ['Name', 'environment'] }))).toEqual([]);
     expect(receivers(withDetail(tagChange, { 'resource-type': 'volume' }))).toEqual([]);
     expect(receivers(withDetail(tagChange, { service: 'rds' }))).toEqual([]);
+  });
+
+  it('sends an opt-in or hold tag change on an SSM managed node (hybrid, mi-…) to the event detector only', () => {
+    const managed = fixture('tag-change-ssm-managed-instance.json');
+    expect(receivers(managed)).toEqual(['event-detector']);
+    expect(receivers(withDetail(managed, { 'changed-tag-keys': ['autoprov:hold'] }))).toEqual([
+      'event-detector',
+    ]);
+    expect(receivers(withDetail(managed, { 'changed-tag-keys': ['Name'] }))).toEqual([]);
+    // Other SSM resources (documents, parameters…) are not instances.
+    expect(receivers(withDetail(managed, { 'resource-type': 'document' }))).toEqual([]);
   });
 
   it('sends a terminal command invocation status of AWS-ApplyAnsiblePlaybooks to the callback only', () => {

@@ -14,6 +14,7 @@ import { ENSURE_ANSIBLE_SCRIPT_FILE } from '../../infra/constructs/ensure-ansibl
 import { PLAYBOOKS_DIR } from '../../infra/paths.js';
 import { SettingsError } from '../../infra/settings.js';
 import { synthApp, synthTemplate } from '../../infra/synth.js';
+import { SAMPLE_NODES, samplePlaybooksDir } from '../helpers/sample-inventory.js';
 import {
   envOf,
   functionOf,
@@ -52,10 +53,14 @@ const ALLOWED_ON_ANY_RESOURCE = new Set([
   'logs:DescribeLogGroups',
 ]);
 
+/**
+ * The stack with the sample inventory enabled (as local mode's demo runs it): the shipped rules.yaml lists
+ * no inventory host, and the hybrid-node statements are only there with one.
+ */
 let template: Template;
 let cdk: CdkTemplate;
 beforeAll(() => {
-  template = synthTemplate() as Template;
+  template = synthTemplate({ provisioner: { playbooksDir: samplePlaybooksDir() } }) as Template;
   cdk = CdkTemplate.fromJSON(template);
 });
 
@@ -212,13 +217,11 @@ describe('least privilege', () => {
     expect(buckets.map((s) => [s.Resource, s.Condition])).toEqual([
       [[`arn:aws:s3:::${outputBucket}`], undefined],
     ]);
-    // The shipped inventory (playbooks/inventory/onprem.ini) lists three SSM managed nodes, untagged:
+    // The sample inventory (playbooks/inventory/onprem.example.ini) lists three SSM managed nodes, untagged:
     // being listed is their opt-in, so the policy names exactly them — no wildcard, no condition.
     const inventory = sends.find((s) => !s.Condition && s !== documents && !buckets.includes(s));
     expect(inventory?.Resource.sort()).toEqual(
-      ['mi-0123456789abcdef0', 'mi-0abcdef1234567890', 'mi-0fedcba9876543210'].map(
-        (id) => `arn:aws:ssm:${REGION}:${ACCOUNT}:managed-instance/${id}`,
-      ),
+      [...SAMPLE_NODES].map((id) => `arn:aws:ssm:${REGION}:${ACCOUNT}:managed-instance/${id}`),
     );
     expect(documents?.Action).toEqual(['ssm:SendCommand']);
     expect(documents?.Resource.sort()).toEqual(
@@ -239,11 +242,19 @@ describe('least privilege', () => {
     });
   });
 
+  it('a plain deploy (the shipped rules.yaml) lets SendCommand reach no managed node by id', () => {
+    const shipped = synthTemplate() as Template;
+    const sends = withAction(statements(shipped), 'ssm:SendCommand');
+    expect(sends.flatMap((s) => s.Resource).filter((r) => /managed-instance\/mi-/.test(r))).toEqual([]);
+    // Our documents, tagged hosts, the output bucket: no statement naming hosts.
+    expect(sends).toHaveLength(3);
+  });
+
   it('names at most 100 inventory hosts in the policy; beyond that the synth warns to tag them instead', () => {
-    // Arrange: the shipped rules with an inventory of 101 managed nodes
-    const shipped = compileBundle(PLAYBOOKS_DIR);
+    // Arrange: the rules with an inventory of 101 managed nodes
+    const shipped = compileBundle(samplePlaybooksDir());
     const host = shipped.inventoryHosts[0];
-    if (!host) throw new Error('the shipped inventory has no host');
+    if (!host) throw new Error('the sample inventory has no host');
     const many = Array.from({ length: MAX_LISTED_INVENTORY_HOSTS + 1 }, (_, i) => ({
       ...host,
       name: `node-${i}`,
@@ -454,7 +465,7 @@ describe('events, schedule and notifications', () => {
   it('gives every EventBridge target a retry policy and the dead-letter queue', () => {
     const [queueId] = single(resources(template, 'AWS::SQS::Queue'), 'queue');
     const rules = resources(template, 'AWS::Events::Rule');
-    expect(rules).toHaveLength(3);
+    expect(rules).toHaveLength(4);
     for (const [id, rule] of rules) {
       for (const target of rule.Targets as Record<string, unknown>[]) {
         expect(target.DeadLetterConfig, id).toEqual({ Arn: { 'Fn::GetAtt': [queueId, 'Arn'] } });
@@ -655,6 +666,14 @@ describe('alarms and outputs', () => {
     const queueRef = outputs.FailedEventsQueueUrl?.Value as { Ref?: string } | undefined;
     const queues = resources(template, 'AWS::SQS::Queue').map(([id]) => id);
     expect(queues).toContain(queueRef?.Ref);
+    // doctor says what the image needs from this one (preinstalled: ansible-playbook and unzip).
+    expect(value('AnsibleInstall')).toBe('autoprov');
+    const preinstalled = synthTemplate({
+      context: { 'autoprov:ansibleInstall': 'preinstalled' },
+    }) as unknown as {
+      Outputs: Record<string, { Value: unknown }>;
+    };
+    expect(preinstalled.Outputs.AnsibleInstall?.Value).toBe('preinstalled');
   });
 });
 
@@ -841,7 +860,9 @@ describe('settings and validation at synth', () => {
   it('rejects unknown ansibleInstall modes and log retentions CloudWatch does not offer', () => {
     expect(() => synthTemplate({ context: { 'autoprov:ansibleInstall': 'pip' } })).toThrow(SettingsError);
     expect(() => synthTemplate({ context: { 'autoprov:logRetentionDays': 31 } })).toThrow(/logRetentionDays/);
-    expect(() => synthTemplate({ context: { 'autoprov:sweepRateMinutes': 0 } })).toThrow(/Sweep rate/);
+    expect(() => synthTemplate({ context: { 'autoprov:sweepRateMinutes': 0 } })).toThrow(
+      /autoprov:sweepRateMinutes must be a whole number/,
+    );
   });
 });
 
