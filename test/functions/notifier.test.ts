@@ -294,7 +294,6 @@ describe('notify', () => {
     expect(everything).not.toContain('SECRETwebhookPATH');
   });
 
-
   it('reads each secret once per cold start, and retries a read that failed', async () => {
     const store = new FakeStateStore();
     seedFailed(store);
