@@ -187,13 +187,13 @@ Exit code 1 when anything is wrong.`,
     }
 
     const { paint } = out;
-    const count = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
+    const count = (n: number, word: string, plural = `${word}s`) => `${n} ${n === 1 ? word : plural}`;
     out.print(
       ...formatCheck(
         {
           status: 'ok',
           title: shown,
-          detail: `${count(bundle.config.rules.length, 'rule')}, ${count(playbooks.length, 'playbook')}, ${count(bundle.config.inventories.length, 'inventory')} (${count(bundle.inventoryHosts.length, 'host')})`,
+          detail: `${count(bundle.config.rules.length, 'rule')}, ${count(playbooks.length, 'playbook')}, ${count(bundle.config.inventories.length, 'inventory', 'inventories')} (${count(bundle.inventoryHosts.length, 'host')})`,
         },
         paint,
         '',

@@ -34,7 +34,7 @@ describe('autoprov validate', () => {
     expect(run.stderr).toBe('');
     expect(run.code).toBe(0);
     expect(run.stdout.split('\n').slice(0, 3)).toEqual([
-      '✔ playbooks/rules.yaml: 4 rules, 2 playbooks, 1 inventory (3 hosts)',
+      '✔ playbooks/rules.yaml: 4 rules, 2 playbooks, 0 inventories (0 hosts)',
       '✔ baseline.yml: syntax OK',
       '✔ webserver.yml: syntax OK',
     ]);
