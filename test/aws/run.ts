@@ -6,7 +6,8 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { SNAPSHOT_DIR, synthIntegTemplates, writeSnapshot } from './snapshot.js';
+// snapshot.ts (and with it aws-cdk-lib) is imported only to record: `deploy` leaves synthesis to the CDK CLI,
+// and loading the CDK library here would only slow every run down.
 
 export const REPO_ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..', '..');
 /** The cloud assembly the deployment uses, kept for the destroy (ignored by git: `cdk.out/`). */
@@ -123,7 +124,8 @@ function deploy(keep: boolean): number {
   return 0;
 }
 
-function record(): number {
+async function record(): Promise<number> {
+  const { SNAPSHOT_DIR, synthIntegTemplates, writeSnapshot } = await import('./snapshot.js');
   // Another directory (tests): the check records into a temporary one and compares it with the checked-in one.
   const dir = process.env.AUTOPROV_INTEG_SNAPSHOT_DIR || SNAPSHOT_DIR;
   writeSnapshot(synthIntegTemplates(), dir);
@@ -131,7 +133,7 @@ function record(): number {
   return 0;
 }
 
-function main(argv: readonly string[]): number {
+async function main(argv: readonly string[]): Promise<number> {
   const [mode, ...options] = argv;
   const unknown = options.filter((o) => o !== '--keep');
   if (
@@ -148,5 +150,13 @@ function main(argv: readonly string[]): number {
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === new URL(import.meta.url).pathname) {
-  process.exitCode = main(process.argv.slice(2));
+  main(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (error: unknown) => {
+      console.error(error instanceof Error ? error.message : String(error));
+      process.exitCode = 1;
+    },
+  );
 }

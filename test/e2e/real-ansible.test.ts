@@ -1,14 +1,16 @@
 // End to end with REAL Ansible (the local SSM agent runs ansible-playbook in a per-instance sandbox), on the
-// shipped rules: opt-in at launch and by a later tag change (issue 5, scenario 1), and hostile tag values
-// that must never reach the host's shell raw (scenario 7).
+// shipped rules and the deployable artifacts (the bundled functions and the ASL of the assembly in cdk.out):
+// opt-in at launch and by a later tag change (issue 5, scenario 1), and hostile tag values that must never
+// reach the host's shell raw (scenario 7). One local stack for all of them; the last test stops it.
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeB64Var } from '../../functions/core/ssm-parameters.js';
 import type { InstanceRecord } from '../../functions/shared/state-store-api.js';
 import type { LocalStack } from '../../scripts/local/stack.js';
 import { startLocalStack } from '../../scripts/local/stack.js';
+import { repoRoot } from '../helpers/paths.js';
 import {
   APPLY_DOCUMENT,
   assertTools,
@@ -16,6 +18,7 @@ import {
   ec2Id,
   executionsOf,
   extraVariables,
+  FUNCTION_ROLES,
   historyOf,
   invocationsOf,
   notificationsOf,
@@ -61,7 +64,7 @@ const VAR_OF: Readonly<Record<string, string>> = {
 const DOCUMENT_PATTERN = /^$|^\w+=(([^\s|:();&]+)|('[^|:();&]+'))(\s+\w+=(([^\s|:();&]+)|('[^|:();&]+')))*$/;
 const SAFE_PAIR = /^\w+=[A-Za-z0-9_.,/@%+=-]+$/;
 
-describe('real Ansible on the shipped rules', () => {
+describe('real Ansible on the shipped rules, from cdk.out', () => {
   let stack: LocalStack;
   let lateBeforeTag: { record: InstanceRecord | undefined; commands: number; executions: number };
 
@@ -100,6 +103,21 @@ describe('real Ansible on the shipped rules', () => {
     rmSync(canaryDir, { recursive: true, force: true });
   });
 
+  describe('the deployable artifacts', () => {
+    it('runs the bundled functions and the workflow of the synthesized assembly in cdk.out', () => {
+      // Assess
+      expect(stack.assembly.dir).toBe(join(repoRoot, 'cdk.out'));
+      const roles = stack.spec.functions.map((f) => f.serviceName).sort();
+      expect(roles).toEqual([...FUNCTION_ROLES]);
+      for (const f of stack.spec.functions) {
+        expect(relative(stack.assembly.dir, f.assetDir).startsWith('asset.')).toBe(true);
+      }
+      expect(stack.spec.stateMachine.arn).toBe(
+        'arn:aws:states:us-east-1:123456789012:stateMachine:AnsibleAutoProvisioner-Provisioning',
+      );
+    });
+  });
+
   describe('scenario 1: opt-in at launch and by a later tag change, two playbooks in order', () => {
     it('provisions an instance opted in at launch: baseline.yml, then webserver.yml, each once and in order on the host', async () => {
       // Act
@@ -113,6 +131,10 @@ describe('real Ansible on the shipped rules', () => {
         ['baseline.yml', 'Success', 1, 0],
         ['webserver.yml', 'Success', 1, 0],
       ]);
+      const [baselineResult, webResult] = record?.playbooks ?? [];
+      expect(Date.parse(baselineResult?.endedAt ?? '')).toBeLessThanOrEqual(
+        Date.parse(webResult?.startedAt ?? ''),
+      );
       // Assess: what the SSM agent ran, in order, one at a time
       expect(commandLabels(stack, WEB)).toEqual(['ensure-ansible', 'baseline.yml', 'webserver.yml']);
       expect([ensure, baseline, web].map((i) => i?.status)).toEqual(['Success', 'Success', 'Success']);
@@ -140,6 +162,34 @@ describe('real Ansible on the shipped rules', () => {
       expect(readFileSync(join(sandbox, 'etc/nginx/conf.d/autoprov.conf'), 'utf8')).toContain('listen 80;');
       // The webserver run started after the baseline run finished (their markers' times).
       expect(Date.parse(webRun.finished_at)).toBeGreaterThanOrEqual(Date.parse(baselineRun.finished_at));
+      // The retry drill is off unless the instance is tagged for it.
+      expect(existsSync(join(sandbox, 'var/lib/autoprov/drill-failed-once'))).toBe(false);
+    });
+
+    it('ran one execution within the transition budget, one SendCommand per playbook plus the ensure step, and one notification', async () => {
+      // Act
+      const executions = executionsOf(stack, WEB);
+      const commands = stack.commands().filter((c) => c.instanceId === WEB);
+      const ensureDocument = stack.spec.functions.find((f) => f.serviceName === 'run-command')?.environment
+        .ANSIBLE_INSTALL_DOCUMENT;
+      const messages = notificationsOf(stack, WEB);
+      const types = (await historyOf(stack, WEB)).map((e) => e.type);
+
+      // Assess
+      expect(executions.map((e) => [e.name, e.status])).toEqual([[`${WEB}-g1`, 'SUCCEEDED']]);
+      expect(executions[0]?.transitions).toBeLessThanOrEqual(16);
+      expect(executions[0]?.byState['Run playbook']).toBe(2);
+      expect(commands.map((c) => [c.documentName, c.playbook ?? null, c.status])).toEqual([
+        [ensureDocument, null, 'Success'],
+        [APPLY_DOCUMENT, 'baseline.yml', 'Success'],
+        [APPLY_DOCUMENT, 'webserver.yml', 'Success'],
+      ]);
+      expect(messages).toHaveLength(1);
+      expect(messages[0]?.subject).toContain('SUCCESS');
+      expect(types.filter((t) => t === 'CLAIMED')).toHaveLength(1);
+      expect(types.filter((t) => t === 'NOTIFIED')).toHaveLength(1);
+      expect(types.indexOf('MATCHED')).toBeGreaterThan(types.indexOf('CLAIMED'));
+      expect(types.at(-1)).toBe('NOTIFIED');
     });
 
     it('ignores an instance without the opt-in tag, then provisions it once the tag is added', async () => {
@@ -262,6 +312,30 @@ describe('real Ansible on the shipped rules', () => {
       expect(`tag_Owner=${HOSTILE_TAGS.Owner}`).toMatch(DOCUMENT_PATTERN);
       expect(existsSync(canaryDir)).toBe(true);
       expect(readdirSync(canaryDir)).toEqual([]);
+    });
+  });
+
+  describe('the whole run, then stop', () => {
+    it('made no call beyond the commands it sent, one notification per instance, and no dead letter', () => {
+      // Assess: every SendCommand request is a command of the emulator (none throttled or refused)
+      expect(stack.counters()['SSM.SendCommand']?.calls).toBe(stack.commands().length);
+      expect(stack.counters()['DynamoDB.UpdateItem']?.calls).toBeGreaterThan(0);
+      expect(stack.notifications()).toHaveLength(3);
+      expect(stack.deadLetters()).toEqual([]);
+    });
+
+    it('shuts everything down on stop', async () => {
+      // Prepare
+      const { aws, dynamoDbDirect } = stack.endpoints;
+      const dir = stack.stateDir;
+
+      // Act
+      await stack.stop({ removeStateDir: true });
+
+      // Assess: neither the local AWS endpoint nor DynamoDB Local answers any more
+      await expect(fetch(aws, { method: 'POST' })).rejects.toThrow();
+      await expect(fetch(dynamoDbDirect, { method: 'POST' })).rejects.toThrow();
+      expect(existsSync(dir)).toBe(false);
     });
   });
 });

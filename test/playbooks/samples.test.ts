@@ -1,7 +1,7 @@
 // The shipped sample playbooks, run for real the way AWS-ApplyAnsiblePlaybooks runs them
-// (`ansible-playbook -i "localhost," -c local -e "…" <file>`), confined to a scratch root through
-// the `autoprov_root` extra var.
-import { spawnSync } from 'node:child_process';
+// (`ansible-playbook -i "localhost," -c local -e "ansible_python_interpreter=<python3>" -e "…" <file>`),
+// confined to a scratch root through the `autoprov_root` extra var.
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
@@ -19,7 +19,6 @@ const env = {
   ANSIBLE_HOME: join(scratch, 'ansible-home'),
   ANSIBLE_LOCAL_TEMP: join(scratch, 'ansible-tmp'),
   ANSIBLE_REMOTE_TEMP: join(scratch, 'ansible-remote-tmp'),
-  ANSIBLE_PYTHON_INTERPRETER: 'auto_silent',
   ANSIBLE_RETRY_FILES_ENABLED: '0',
   HOME: join(scratch, 'home'),
 };
@@ -31,24 +30,35 @@ interface Run {
   readonly changed: number;
 }
 
+/** The document's interpreter (`PYTHON_INTERPRETER=$(which python3)`): no interpreter discovery run. */
+const python3 = spawnSync('bash', ['-c', 'command -v python3'], { encoding: 'utf8' }).stdout.trim();
+
 function runPlaybook(
   file: string,
   root: string,
   options: { check?: boolean; extraVars?: Record<string, string> } = {},
-): Run {
-  const args = ['-i', 'localhost,', '-c', 'local', '-e', `autoprov_root=${root}`];
+): Promise<Run> {
+  const args = ['-i', 'localhost,', '-c', 'local', '-e', `ansible_python_interpreter=${python3}`];
+  args.push('-e', `autoprov_root=${root}`);
   if (options.check) args.push('--check');
   for (const [key, value] of Object.entries(options.extraVars ?? {})) args.push('-e', `${key}=${value}`);
   args.push(join(playbooksDir, file));
-  const result = spawnSync('ansible-playbook', args, {
-    cwd: scratch,
-    env,
-    encoding: 'utf8',
-    timeout: 120_000,
+  return new Promise((resolve) => {
+    const child = spawn('ansible-playbook', args, { cwd: scratch, env, timeout: 120_000 });
+    let output = '';
+    const collect = (chunk: Buffer) => {
+      output += chunk.toString();
+    };
+    child.stdout.on('data', collect);
+    child.stderr.on('data', collect);
+    child.on('error', (error) => {
+      output += String(error);
+    });
+    child.on('close', (status) => {
+      const recap = /localhost\s+: ok=\d+\s+changed=(\d+)/.exec(output);
+      resolve({ status, output, changed: recap ? Number(recap[1]) : -1 });
+    });
   });
-  const output = `${result.stdout ?? ''}${result.stderr ?? ''}`;
-  const recap = /localhost\s+: ok=\d+\s+changed=(\d+)/.exec(output);
-  return { status: result.status, output, changed: recap ? Number(recap[1]) : -1 };
 }
 
 function newRoot(name: string): string {
@@ -96,11 +106,11 @@ afterAll(() => {
 });
 
 describe('baseline.yml', () => {
-  it('writes the motd, managed config, directory tree and last-run marker under autoprov_root', () => {
+  it('writes the motd, managed config, directory tree and last-run marker under autoprov_root', async () => {
     const root = newRoot('baseline');
     const started = Date.now();
 
-    const run = runPlaybook('baseline.yml', root, {
+    const run = await runPlaybook('baseline.yml', root, {
       extraVars: {
         ec2_name: 'web-1',
         ec2_instance_type: 't3.micro',
@@ -139,14 +149,16 @@ describe('baseline.yml', () => {
     expect(run.output).toMatch(/TASK \[Install baseline packages\][^\n]*\nskipping: \[localhost\]/);
   });
 
-  it('falls back to the Name tag, then the inventory host name, and honours its own extra vars', () => {
+  it('falls back to the Name tag, then the inventory host name, and honours its own extra vars', async () => {
     const tagged = newRoot('baseline-tag');
     const bare = newRoot('baseline-bare');
 
-    const a = runPlaybook('baseline.yml', tagged, {
-      extraVars: { tag_Name: 'from-tag', ntp_server: 'ntp.example', baseline_packages: 'vim,,htop' },
-    });
-    const b = runPlaybook('baseline.yml', bare);
+    const [a, b] = await Promise.all([
+      runPlaybook('baseline.yml', tagged, {
+        extraVars: { tag_Name: 'from-tag', ntp_server: 'ntp.example', baseline_packages: 'vim,,htop' },
+      }),
+      runPlaybook('baseline.yml', bare),
+    ]);
 
     expect(a.status, a.output).toBe(0);
     expect(b.status, b.output).toBe(0);
@@ -157,12 +169,12 @@ describe('baseline.yml', () => {
     expect(read(bare, 'etc/autoprov/baseline.conf')).toContain('instance_type = unknown\n');
   });
 
-  it('is idempotent apart from the last-run marker', () => {
+  it('is idempotent apart from the last-run marker', async () => {
     const root = newRoot('baseline-twice');
-    const first = runPlaybook('baseline.yml', root);
+    const first = await runPlaybook('baseline.yml', root);
     const motd = read(root, 'etc/motd');
 
-    const second = runPlaybook('baseline.yml', root);
+    const second = await runPlaybook('baseline.yml', root);
 
     expect(first.status, first.output).toBe(0);
     expect(second.status, second.output).toBe(0);
@@ -171,10 +183,10 @@ describe('baseline.yml', () => {
     expect(read(root, 'etc/motd')).toBe(motd);
   });
 
-  it('writes nothing in check mode', () => {
+  it('writes nothing in check mode', async () => {
     const root = newRoot('baseline-check');
 
-    const run = runPlaybook('baseline.yml', root, { check: true });
+    const run = await runPlaybook('baseline.yml', root, { check: true });
 
     expect(run.status, run.output).toBe(0);
     expect(run.changed).toBeGreaterThan(0);
@@ -184,13 +196,13 @@ describe('baseline.yml', () => {
 });
 
 describe('webserver.yml', () => {
-  it('writes the site, its nginx config and a marker, using the extra vars of the shipped web rule', () => {
+  it('writes the site, its nginx config and a marker, using the extra vars of the shipped web rule', async () => {
     const root = newRoot('web');
     const rule = loadRulesFile(join(playbooksDir, 'rules.yaml')).rules.find((r) => r.name === 'web');
     const extraVars = rule?.playbooks.find((p) => p.file === 'webserver.yml')?.extraVars;
     expect(extraVars).toEqual({ http_port: '80', site_title: 'Storefront' });
 
-    const run = runPlaybook('webserver.yml', root, {
+    const run = await runPlaybook('webserver.yml', root, {
       extraVars: {
         ...extraVars,
         http_port: '8080',
@@ -226,29 +238,29 @@ describe('webserver.yml', () => {
     expect(run.output).toMatch(/RUNNING HANDLER \[Reload nginx\][^\n]*\nskipping: \[localhost\]/);
   });
 
-  it('escapes HTML in the facts it renders', () => {
+  it('escapes HTML in the facts it renders', async () => {
     const root = newRoot('web-escape');
 
-    const run = runPlaybook('webserver.yml', root, { extraVars: { tag_Name: '<b>x</b>' } });
+    const run = await runPlaybook('webserver.yml', root, { extraVars: { tag_Name: '<b>x</b>' } });
 
     expect(run.status, run.output).toBe(0);
     expect(read(root, 'var/www/autoprov/index.html')).toContain('<h1>&lt;b&gt;x&lt;/b&gt;</h1>');
   });
 
-  it('refuses a port nginx cannot listen on', () => {
+  it('refuses a port nginx cannot listen on', async () => {
     const root = newRoot('web-bad-port');
 
-    const run = runPlaybook('webserver.yml', root, { extraVars: { http_port: '70000' } });
+    const run = await runPlaybook('webserver.yml', root, { extraVars: { http_port: '70000' } });
 
     expect(run.status).toBe(2);
     expect(run.output).toContain('http_port must be 1-65535, got 70000');
     expect(filesUnder(root)).toEqual([]);
   });
 
-  it('writes nothing in check mode', () => {
+  it('writes nothing in check mode', async () => {
     const root = newRoot('web-check');
 
-    const run = runPlaybook('webserver.yml', root, { check: true, extraVars: { http_port: '8080' } });
+    const run = await runPlaybook('webserver.yml', root, { check: true, extraVars: { http_port: '8080' } });
 
     expect(run.status, run.output).toBe(0);
     expect(readdirSync(root)).toEqual([]);
