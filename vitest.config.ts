@@ -30,6 +30,8 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 120_000,
     pool: 'forks',
+    // vitest's default is one worker per core but one: a single worker on this project's 2-core machines.
+    maxWorkers: 2,
     projects: [
       {
         extends: true,

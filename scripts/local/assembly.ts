@@ -210,7 +210,7 @@ function synthesize(outdir: string, playbooksDir: string): Promise<void> {
 }
 
 /** How many staged playbooks folders and their assemblies .local/ keeps (each assembly is ~25 MB). */
-const KEEP_STAGED = 4;
+const KEEP_STAGED = 8;
 
 /** Removes the oldest staged playbooks folders and assemblies beyond KEEP_STAGED, never the current ones. */
 function pruneStaged(currentAssembly: string, currentPlaybooks: string): void {
