@@ -18,34 +18,16 @@ import {
   STATUSES,
   type Status,
 } from '../../functions/core/types.js';
+import { rule, rulesBundle } from '../helpers/rules-bundle.js';
 
 const NOW = new Date('2024-05-01T10:00:00.000Z');
 const POLICY = { now: NOW, reapplyOnChange: true };
 const BEFORE = '2024-05-01T09:59:59.999Z';
 const AFTER = '2024-05-01T10:00:00.001Z';
 
-const BUNDLE: RulesBundle = {
-  config: {
-    optIn: { tagKey: 'autoprov:enabled', tagValue: 'true' },
-    hold: { tagKey: 'autoprov:hold', tagValue: 'true' },
-    groupsTag: 'autoprov:groups',
-    inventories: ['inventory/onprem.ini'],
-    defaults: {
-      maxAttempts: 3,
-      backoffSeconds: 60,
-      timeoutSeconds: 1800,
-      check: false,
-      reapplyOnChange: true,
-      agentWaitSeconds: 600,
-    },
-    rules: [
-      {
-        name: 'web',
-        match: { groups: ['web'], vars: {} },
-        playbooks: [{ file: 'nginx.yml', extraVars: {} }],
-      },
-    ],
-  },
+const BUNDLE: RulesBundle = rulesBundle({
+  inventories: ['inventory/onprem.ini'],
+  rules: [rule('web', ['nginx.yml'], { groups: ['web'] })],
   inventoryHosts: [
     {
       name: 'legacy-1',
@@ -62,8 +44,7 @@ const BUNDLE: RulesBundle = {
       inventory: 'inventory/onprem.ini',
     },
   ],
-  bundleHash: 'a'.repeat(64),
-};
+});
 
 function ec2(id: string, options: { tags?: Record<string, string>; state?: string } = {}): Ec2InstanceShape {
   const tags = options.tags ?? { 'autoprov:enabled': 'true' };

@@ -22,6 +22,7 @@ import { logger } from '../../functions/shared/logger.js';
 import type { StateStore } from '../../functions/shared/state-store.js';
 import { type CommandCounter, countCommands, createTestTable } from '../helpers/ddb.js';
 import { fixture as fixturePath } from '../helpers/paths.js';
+import { rulesBundle } from '../helpers/rules-bundle.js';
 
 const OPT_IN = 'autoprov:enabled';
 const HOLD = 'autoprov:hold';
@@ -31,28 +32,8 @@ const INVENTORY_ONLY = 'i-0eeeeeeeeeeeeeee1';
 /** The hybrid node of the managed-instance tag-change fixture, listed in the inventory. */
 const HYBRID = 'mi-0123456789abcdef0';
 
-const bundle: RulesBundle = {
-  config: {
-    optIn: { tagKey: OPT_IN, tagValue: 'true' },
-    hold: { tagKey: HOLD, tagValue: 'true' },
-    groupsTag: 'autoprov:groups',
-    inventories: ['inventory/onprem.ini'],
-    defaults: {
-      maxAttempts: 3,
-      backoffSeconds: 60,
-      timeoutSeconds: 1800,
-      check: false,
-      reapplyOnChange: true,
-      agentWaitSeconds: 600,
-    },
-    rules: [
-      {
-        name: 'baseline',
-        match: { groups: [], vars: {} },
-        playbooks: [{ file: 'baseline.yml', extraVars: {} }],
-      },
-    ],
-  },
+const bundle: RulesBundle = rulesBundle({
+  inventories: ['inventory/onprem.ini'],
   inventoryHosts: [
     {
       name: 'legacy',
@@ -70,7 +51,7 @@ const bundle: RulesBundle = {
     },
   ],
   bundleHash: 'b'.repeat(64),
-};
+});
 
 function fixture(name: string): Record<string, unknown> {
   return JSON.parse(readFileSync(fixturePath('events', name), 'utf8')) as Record<string, unknown>;

@@ -1,63 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import { fingerprint } from '../../functions/core/fingerprint.js';
-import type { HostFacts, RulesBundle } from '../../functions/core/types.js';
+import type { RulesBundle } from '../../functions/core/types.js';
 import { matchInstance } from '../../functions/match/match-instance.js';
 import { logger } from '../../functions/shared/logger.js';
 import { FakeStateStore } from '../helpers/fake-store.js';
+import { matchBundle as bundle, INSTANCE, NOW, webFacts } from './handler-fixtures.js';
 
-const INSTANCE = 'i-0123456789abcdef0';
-const NOW = new Date('2025-01-02T03:04:05.000Z');
-
-const bundle: RulesBundle = {
-  config: {
-    optIn: { tagKey: 'autoprov:enabled', tagValue: 'true' },
-    hold: { tagKey: 'autoprov:hold', tagValue: 'true' },
-    groupsTag: 'autoprov:groups',
-    inventories: [],
-    defaults: {
-      maxAttempts: 3,
-      backoffSeconds: 60,
-      timeoutSeconds: 1800,
-      check: false,
-      reapplyOnChange: true,
-      agentWaitSeconds: 600,
-    },
-    rules: [
-      {
-        name: 'baseline',
-        match: { groups: [], vars: {} },
-        playbooks: [{ file: 'baseline.yml', extraVars: {} }],
-      },
-      {
-        name: 'web',
-        match: { groups: ['webservers'], vars: { environment: ['production', 'staging'] } },
-        playbooks: [{ file: 'nginx.yml', extraVars: { http_port: '8080' }, timeoutSeconds: 900 }],
-        maxAttempts: 5,
-      },
-      {
-        name: 'db',
-        match: { groups: ['databases'], vars: {} },
-        playbooks: [{ file: 'postgres.yml', extraVars: {} }],
-      },
-    ],
-  },
-  inventoryHosts: [],
-  bundleHash: 'a'.repeat(64),
-};
 // Only the `db` rule, which this web host does not match.
 const noRules: RulesBundle = {
   ...bundle,
   config: { ...bundle.config, rules: bundle.config.rules.filter((rule) => rule.name === 'db') },
-};
-
-const webFacts: HostFacts = {
-  instanceId: INSTANCE,
-  source: 'ec2',
-  name: 'web-01',
-  state: 'running',
-  tags: { Name: 'web-01', 'autoprov:enabled': 'true', 'autoprov:groups': 'webservers' },
-  groups: ['all', 'webservers'],
-  vars: { environment: 'production', ec2_instance_type: 't3.micro', tag_Name: 'web-01' },
 };
 
 const settings = { agentCheckIntervalSeconds: 15, taskTimeoutMarginSeconds: 120 };

@@ -17,9 +17,8 @@ import type { DebugLogger } from '../../functions/shared/logger.js';
 import type { RunCommandInput } from '../../functions/shared/workflow-contract.js';
 import { FakeStateStore } from '../helpers/fake-store.js';
 import { applyAnsibleSchemaPath } from '../helpers/paths.js';
+import { runBundle as bundle, runFacts as facts, INSTANCE, NOW } from './handler-fixtures.js';
 
-const INSTANCE = 'i-0123456789abcdef0';
-const NOW = new Date('2025-01-02T03:04:05.000Z');
 const TOKEN = 'token-attempt-1';
 const COMMAND_ID = '11111111-2222-3333-4444-555555555555';
 const BUNDLE_URL = 'https://autoprov-assets.s3.us-east-1.amazonaws.com/playbooks/bundle.zip';
@@ -32,48 +31,6 @@ const settings: RunCommandSettings = {
   installDependencies: false,
   outputLogGroup: '/autoprov/commands',
   outputBucket: 'autoprov-output',
-};
-
-const bundle: RulesBundle = {
-  config: {
-    optIn: { tagKey: 'autoprov:enabled', tagValue: 'true' },
-    hold: { tagKey: 'autoprov:hold', tagValue: 'true' },
-    groupsTag: 'autoprov:groups',
-    inventories: [],
-    defaults: {
-      maxAttempts: 3,
-      backoffSeconds: 60,
-      timeoutSeconds: 1800,
-      check: false,
-      reapplyOnChange: true,
-      agentWaitSeconds: 600,
-    },
-    rules: [
-      {
-        name: 'baseline',
-        match: { groups: [], vars: {} },
-        playbooks: [{ file: 'baseline.yml', extraVars: {} }],
-      },
-      {
-        name: 'web',
-        match: { groups: ['webservers'], vars: {} },
-        playbooks: [{ file: 'roles/web/nginx.yml', extraVars: { http_port: '8080' }, timeoutSeconds: 900 }],
-        check: true,
-      },
-    ],
-  },
-  inventoryHosts: [],
-  bundleHash: 'b'.repeat(64),
-};
-
-const facts: HostFacts = {
-  instanceId: INSTANCE,
-  source: 'ec2',
-  name: 'web-01',
-  state: 'running',
-  tags: { Name: 'web-01' },
-  groups: ['all', 'webservers'],
-  vars: { ec2_instance_type: 't3.micro', tag_Name: 'web-01' },
 };
 
 const planned = [

@@ -37,6 +37,7 @@ import {
   type SweepSummary,
 } from '../../functions/sweep/run-sweep.js';
 import { countCommands, createTestTable, type TestTable } from '../helpers/ddb.js';
+import { rule, rulesBundle } from '../helpers/rules-bundle.js';
 
 const OPT_IN = 'autoprov:enabled';
 const HOLD = 'autoprov:hold';
@@ -47,33 +48,9 @@ const LEGACY = 'mi-0123456789abcdef0';
 const BOTH = 'i-0bbbbbbbbbbbbbbb1';
 
 function makeBundle(bundleHash: string): RulesBundle {
-  return {
-    config: {
-      optIn: { tagKey: OPT_IN, tagValue: 'true' },
-      hold: { tagKey: HOLD, tagValue: 'true' },
-      groupsTag: 'autoprov:groups',
-      inventories: ['inventory/onprem.ini'],
-      defaults: {
-        maxAttempts: 3,
-        backoffSeconds: 60,
-        timeoutSeconds: 1800,
-        check: false,
-        reapplyOnChange: true,
-        agentWaitSeconds: 600,
-      },
-      rules: [
-        {
-          name: 'baseline',
-          match: { groups: [], vars: {} },
-          playbooks: [{ file: 'baseline.yml', extraVars: {} }],
-        },
-        {
-          name: 'db',
-          match: { groups: ['db'], vars: {} },
-          playbooks: [{ file: 'postgres.yml', extraVars: {} }],
-        },
-      ],
-    },
+  return rulesBundle({
+    inventories: ['inventory/onprem.ini'],
+    rules: [rule('baseline', ['baseline.yml']), rule('db', ['postgres.yml'], { groups: ['db'] })],
     inventoryHosts: [
       {
         name: 'legacy-1',
@@ -91,7 +68,7 @@ function makeBundle(bundleHash: string): RulesBundle {
       },
     ],
     bundleHash,
-  };
+  });
 }
 const BUNDLE = makeBundle('1'.repeat(64));
 const NO_INVENTORY: RulesBundle = { ...BUNDLE, inventoryHosts: [] };
