@@ -1,14 +1,22 @@
 // Three tiers, each its own vitest project and npm script (README "Development"):
 //   unit         Node only: pure core, handlers with mocked clients or the in-memory store, CDK assertions,
 //                the local emulators' own logic. CI runs it with Java and Ansible removed from PATH.
-//   integration  DynamoDB Local (a Java runtime): the state store and the handlers on a real table.
+//   integration  DynamoDB Local (a Java runtime): the state store and the handlers on a real table; and the
+//                project's Node tools run as child processes (cdk CLI, the autoprov bin, the test-kit recorder).
 //   e2e          the local stack and real ansible-playbook / ansible-inventory.
 // A test file belongs to exactly one tier: unit is every test file the other two do not claim.
 import { defineConfig } from 'vitest/config';
 
-/** Files that need DynamoDB Local (test/global-setup.ts starts one for the tier). */
+/**
+ * Files that need DynamoDB Local (test/global-setup.ts starts one for the tier), and the ones that run the
+ * project's own Node tools as child processes (the real `cdk` CLI, `npm run test:aws:update`, the `autoprov`
+ * bin): those need Node only, but each spends seconds starting processes, which the unit tier's budget
+ * (in-process tests, under 90 s) has no room for.
+ */
 export const INTEGRATION_TESTS = [
   'test/**/*.ddb.test.ts',
+  'test/infra/{integ-snapshot,settings-cli}.test.ts',
+  'test/cli/autoprov.test.ts',
   'test/functions/{event-detector,sweep}.test.ts',
   'test/shared/**/*.test.ts',
   'test/cli/{doctor,history,plan,retry,status}.test.ts',
