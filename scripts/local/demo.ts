@@ -4,13 +4,16 @@
 // the end state each instance is expected to reach, and whose audit history to show. `runDemo` plays it on
 // the local stack, waits until everything settled (ending with a sweep that finds nothing left to do) and
 // returns a report; start.ts prints it.
-import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { parse as parseYaml } from 'yaml';
-import { z } from 'zod';
-import { STATUSES, type Status } from '../../functions/core/types.js';
+import {
+  type DemoExpectation,
+  type DemoTrigger,
+  FleetFileError,
+  readFleetDocument,
+} from '../../cli/fleet-file.js';
+import type { Status } from '../../functions/core/types.js';
 import type { HistoryEvent, InstanceRecord } from '../../functions/shared/state-store-api.js';
-import { applyAction, durationMs, type FleetFile, fleetFileSchema, type ScenarioAction } from './fleet.js';
+import { applyAction, durationMs, type FleetFile, type ScenarioAction } from './fleet.js';
 import {
   type InstanceChange,
   type LocalExecution,
@@ -23,50 +26,7 @@ export class DemoFileError extends Error {
   override name = 'DemoFileError';
 }
 
-const duration = z.union([z.number().nonnegative(), z.string().regex(/^\d+(\.\d+)?(ms|s|m)$/)]);
-
-const triggerSchema = z.strictObject({
-  /** When an instance (Name tag or id) reaches a status, or one of its playbooks a result. */
-  when: z.strictObject({
-    instance: z.string().min(1),
-    status: z.enum(STATUSES).optional(),
-    playbook: z.string().optional(),
-    result: z.string().optional(),
-  }),
-  /** Extra wait after the condition holds. */
-  delay: duration.optional(),
-  action: z.enum(['tag', 'untag', 'stop', 'start', 'terminate']),
-  target: z.union([z.string(), z.array(z.string()).nonempty()]),
-  tags: z.record(z.string(), z.string()).optional(),
-  keys: z.array(z.string()).optional(),
-});
-
-const expectationSchema = z.strictObject({
-  status: z.enum(STATUSES),
-  /** Playbook file → attempts, in run order; each must have succeeded. */
-  playbooks: z.record(z.string(), z.number().int().positive()).optional(),
-  /** SNS messages about this instance. */
-  notifications: z.number().int().nonnegative().optional(),
-});
-
-const demoKeys = {
-  title: z.string().optional(),
-  /** A rules file (laid over playbooks/) or a playbooks folder, relative to the demo file. */
-  rules: z.string().optional(),
-  /**
-   * Inventories (relative to the playbooks folder) that replace the rules' own: the demo's hybrid nodes come
-   * from the sample inventory/onprem.example.ini, which the shipped rules.yaml does not enable.
-   */
-  inventories: z.array(z.string().min(1)).optional(),
-  timeScale: z.number().positive().max(1).optional(),
-  triggers: z.array(triggerSchema).optional(),
-  expect: z.record(z.string(), expectationSchema).optional(),
-  /** Instance (Name or id) whose audit history the demo prints. */
-  history: z.string().optional(),
-};
-
-export type DemoTrigger = z.infer<typeof triggerSchema>;
-export type DemoExpectation = z.infer<typeof expectationSchema>;
+export type { DemoExpectation, DemoTrigger };
 
 export interface DemoFile {
   readonly path: string;
@@ -80,34 +40,30 @@ export interface DemoFile {
   readonly fleet: FleetFile;
 }
 
-/** Reads a demo file (or a plain fleet file: then there are no triggers and no expectations). */
+/**
+ * Reads a demo file (or a plain fleet file: then there are no triggers and no expectations). The file is
+ * checked as a whole (cli/fleet-file.ts) before anything starts: every problem with its path.
+ */
 export function loadDemoFile(path: string): DemoFile {
-  let raw: unknown;
+  let parsed: ReturnType<typeof readFleetDocument>;
   try {
-    raw = parseYaml(readFileSync(path, 'utf8'));
+    parsed = readFleetDocument(path);
   } catch (error) {
-    throw new DemoFileError(`${path}: cannot read it as YAML: ${(error as Error).message}`);
+    if (error instanceof FleetFileError) throw new DemoFileError(error.message);
+    throw error;
   }
-  const record = (raw ?? {}) as Record<string, unknown>;
-  const own = z.object(demoKeys).safeParse(record);
-  const fleetPart = Object.fromEntries(Object.entries(record).filter(([k]) => !(k in demoKeys)));
-  const fleet = fleetFileSchema.safeParse(fleetPart);
-  const issues = [...(own.success ? [] : own.error.issues), ...(fleet.success ? [] : fleet.error.issues)];
-  if (!own.success || !fleet.success) {
-    const lines = issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`);
-    throw new DemoFileError(`${path} is invalid:\n  ${lines.join('\n  ')}`);
-  }
+  const { demo, fleet } = parsed;
   const base = dirname(path);
   return {
     path,
-    ...(own.data.title ? { title: own.data.title } : {}),
-    ...(own.data.rules ? { rules: resolve(base, own.data.rules) } : {}),
-    ...(own.data.inventories ? { inventories: own.data.inventories } : {}),
-    ...(own.data.timeScale ? { timeScale: own.data.timeScale } : {}),
-    triggers: own.data.triggers ?? [],
-    expect: own.data.expect ?? {},
-    ...(own.data.history ? { history: own.data.history } : {}),
-    fleet: fleet.data,
+    ...(demo.title ? { title: demo.title } : {}),
+    ...(demo.rules ? { rules: resolve(base, demo.rules) } : {}),
+    ...(demo.inventories ? { inventories: demo.inventories } : {}),
+    ...(demo.timeScale ? { timeScale: demo.timeScale } : {}),
+    triggers: demo.triggers ?? [],
+    expect: demo.expect ?? {},
+    ...(demo.history ? { history: demo.history } : {}),
+    fleet,
   };
 }
 
@@ -262,6 +218,7 @@ export async function runDemo(options: DemoOptions): Promise<{ report: DemoRepor
   } catch (error) {
     problems.push((error as Error).message);
   }
+  for (const failure of stack.scenario?.failures ?? []) problems.push(`Scenario step ${failure}`);
   const wallMs = Date.now() - launchedAt;
   let report: DemoReport;
   try {

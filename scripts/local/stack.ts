@@ -13,6 +13,7 @@ import {
   UpdateTimeToLiveCommand,
 } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { SSM_ONLY_INSTANCE_PROFILE } from '../../cli/fleet-file.js';
 import type { Status } from '../../functions/core/types.js';
 import { StateStore } from '../../functions/shared/state-store.js';
 import type { InstanceRecord } from '../../functions/shared/state-store-api.js';
@@ -273,7 +274,7 @@ function throttleConfig(value: number | ThrottleConfig | undefined): ThrottleCon
 }
 
 /** A profile with only AmazonSSMManagedInstanceCore: the instance registers but cannot read the bundle. */
-export const SSM_ONLY_INSTANCE_PROFILE = 'SsmCoreOnly';
+export { SSM_ONLY_INSTANCE_PROFILE };
 
 /**
  * The local IAM: the stack's managed policies, and two instance profiles for the simulated fleet —
@@ -608,19 +609,16 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
             }
             return undefined;
           })()
-        : playFleetFile(fleet, fleetFile, { timeScale: options.scenarioTimeScale ?? 1 });
+        : playFleetFile(fleet, fleetFile, {
+            timeScale: options.scenarioTimeScale ?? 1,
+            onFailure: (failure) => progress(`Scenario step failed: ${failure}`),
+          });
     let scenarioDone = scenario === undefined;
     if (scenario) {
       cleanups.push(() => scenario.cancel());
-      scenario.done.then(
-        () => {
-          scenarioDone = true;
-        },
-        (error: unknown) => {
-          scenarioDone = true;
-          progress(`Scenario failed: ${error instanceof Error ? error.message : String(error)}`);
-        },
-      );
+      void scenario.done.then(() => {
+        scenarioDone = true;
+      });
     }
 
     const counters = (): Record<string, CallCounter> => ({ ...server.counters(), ...proxy.counters() });
