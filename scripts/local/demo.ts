@@ -13,7 +13,7 @@ import {
 } from '../../cli/fleet-file.js';
 import type { Status } from '../../functions/core/types.js';
 import type { HistoryEvent, InstanceRecord } from '../../functions/shared/state-store-api.js';
-import { applyAction, durationMs, type FleetFile, type ScenarioAction } from './fleet.js';
+import { applyAction, durationMs, expandInstances, type FleetFile, type ScenarioAction } from './fleet.js';
 import {
   type InstanceChange,
   type LocalExecution,
@@ -74,7 +74,10 @@ export interface DemoOptions {
   readonly check?: boolean;
   readonly timeScale?: number;
   readonly stateDir?: string;
-  /** Gives up after this long (ms) and reports what was still running. @default 300000 */
+  /**
+   * Gives up after this long (ms) without settling and reports what was still running.
+   * @default defaultTimeoutMs(the fleet): 5 min, plus 20 s per instance beyond 10
+   */
   readonly timeoutMs?: number;
   readonly onProgress?: (message: string) => void;
   readonly onChange?: (change: InstanceChange) => void;
@@ -127,6 +130,8 @@ export interface DemoReport {
   };
   readonly executions: readonly LocalExecution[];
   readonly notifications: number;
+  /** Every message published to the notification topic (subject and body), in order. */
+  readonly notificationMessages: readonly { readonly subject?: string; readonly message: string }[];
   readonly deadLetters: number;
   readonly apiCalls: Readonly<Record<string, number>>;
   /** The last sweep: it found nothing left to do, and wrote nothing. */
@@ -195,7 +200,8 @@ export async function runDemo(options: DemoOptions): Promise<{ report: DemoRepor
   const launchedAt = Date.now();
   options.onStarted?.(stack);
   try {
-    const deadline = launchedAt + (options.timeoutMs ?? 300_000);
+    const timeoutMs = options.timeoutMs ?? defaultTimeoutMs(demo.fleet);
+    const deadline = launchedAt + timeoutMs;
     // Settled = idle, and then a sweep that finds nothing to start: the safety net agrees nothing is left.
     for (let round = 1; ; round++) {
       await stack.waitForIdle({ timeoutMs: Math.max(1_000, deadline - Date.now()) });
@@ -216,7 +222,9 @@ export async function runDemo(options: DemoOptions): Promise<{ report: DemoRepor
       if (armed.has(i)) problems.push(`Trigger ${i + 1} never fired (its condition never held).`);
     }
   } catch (error) {
-    problems.push((error as Error).message);
+    problems.push(
+      `${(error as Error).message} Waited ${Math.round((options.timeoutMs ?? defaultTimeoutMs(demo.fleet)) / 1000)} s in all: npm start -- --timeout <seconds> waits longer.`,
+    );
   }
   for (const failure of stack.scenario?.failures ?? []) problems.push(`Scenario step ${failure}`);
   const wallMs = Date.now() - launchedAt;
@@ -236,6 +244,15 @@ export async function runDemo(options: DemoOptions): Promise<{ report: DemoRepor
     throw error;
   }
   return { report, stack };
+}
+
+/**
+ * How long a demo may take to settle: 5 minutes, plus 20 s for each instance beyond 10 (a larger fleet
+ * runs more commands on the same 2 cores). `npm start -- --timeout <seconds>` overrides it.
+ */
+export function defaultTimeoutMs(fleet: FleetFile): number {
+  const instances = expandInstances(fleet).length;
+  return 300_000 + Math.max(0, instances - 10) * 20_000;
 }
 
 function triggerHolds(trigger: DemoTrigger, change: InstanceChange): boolean {
@@ -284,6 +301,15 @@ async function buildReport(
     );
   }
   const problems = [...context.problems];
+  // Hosts the rules' inventories brought in that the fleet file does not list: never silently.
+  const notInFleet = [...records.values()]
+    .filter((record) => !stack.fleet.get(record.instanceId))
+    .map((record) => record.facts.name ?? record.instanceId);
+  if (notInFleet.length > 0) {
+    problems.push(
+      `${notInFleet.length} host(s) came from the rules' inventories but are not in the fleet file, so no simulated agent answers for them: ${notInFleet.join(', ')}. Add them to the fleet file (instanceId: mi-…), or use rules without those inventories.`,
+    );
+  }
   const dead = stack.deadLetters();
   if (dead.length > 0) problems.push(`${dead.length} event(s) or invocation(s) dead-lettered.`);
   const unsettled = instances.filter((i) => i.status === 'RUNNING' || (i.status === 'PENDING' && !i.held));
@@ -320,6 +346,10 @@ async function buildReport(
     ...(history ? { history } : {}),
     executions,
     notifications: notifications.length,
+    notificationMessages: notifications.map((n) => ({
+      ...(n.subject ? { subject: n.subject } : {}),
+      message: n.message,
+    })),
     deadLetters: dead.length,
     apiCalls,
     ...(context.finalSweep ? { finalSweep: context.finalSweep } : {}),
