@@ -86,7 +86,7 @@ export const historyCommand: Command = {
 recorded, notified…), then the Step Functions console link of each run and the links to the full
 playbook logs.`,
   options: {
-    limit: { type: 'string', value: '<n>', description: 'at most this many events (oldest first)' },
+    limit: { type: 'string', value: '<n>', description: 'only the newest N events (shown oldest first)' },
   },
   examples: ['autoprov history i-0123456789abcdef0', 'autoprov history web-1 --json'],
   async run(context) {
@@ -104,7 +104,7 @@ playbook logs.`,
     const { instanceId } = await resolveInstanceRef(store, ref);
     const [record, events] = await Promise.all([
       store.getInstance(instanceId),
-      store.listHistory(instanceId, limit === undefined ? {} : { limit }),
+      store.listHistory(instanceId, limit === undefined ? {} : { limit, newest: true }),
     ]);
     if (!record && events.length === 0) {
       throw new CliError(

@@ -58,7 +58,7 @@ describe('autoprov history (DynamoDB Local)', () => {
     expect(run.stdout).toContain(`g1 webserver.yml  ${LOG}`);
   });
 
-  it('finds the instance by its Name tag and prints JSON', async () => {
+  it('finds the instance by its Name tag and prints JSON; --limit keeps the newest events', async () => {
     const run = await runInProcess(['history', 'web-1', '--json', '--limit', '2'], { env });
 
     expect(run.code).toBe(0);
@@ -68,7 +68,7 @@ describe('autoprov history (DynamoDB Local)', () => {
       runs: { executionName: string }[];
     };
     expect(document.instanceId).toBe(ID);
-    expect(document.events.map((event) => event.type)).toEqual(['DETECTED', 'CLAIMED']);
+    expect(document.events.map((event) => event.type)).toEqual(['CLAIMED', 'PLAYBOOK_FAILED']);
     expect(document.runs.map((r) => r.executionName)).toEqual([`${ID}-g1`]);
   });
 
