@@ -114,7 +114,7 @@ const expectationSchema = z.strictObject({
 /** The demo file's own keys (scripts/local/demo.ts gives them their meaning). */
 const demoKeys = {
   title: z.string().optional(),
-  /** A rules file (laid over playbooks/) or a playbooks folder, relative to the demo file. */
+  /** A rules file (its folder is the playbooks folder) or a playbooks folder, relative to the demo file. */
   rules: z.string().optional(),
   /** Inventories (relative to the playbooks folder) that replace the rules' own. */
   inventories: z.array(z.string().min(1)).optional(),

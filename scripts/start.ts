@@ -31,8 +31,9 @@ const HELP = `Local mode: the Ansible AutoProvisioner stack on this machine, wit
 
 Usage: npm start -- [options]
   --fleet <file>         demo or fleet file (default scripts/local/fleets/demo.yaml)
-  --rules <path>         a playbooks folder or a rules file laid over playbooks/
-                         (default: the demo file's rules; "playbooks" for the shipped rules)
+  --rules <path>         a rules file (its folder is the playbooks folder) or a playbooks folder, as in
+                         autoprov validate/plan (default: the demo file's rules; "playbooks" for the
+                         shipped rules)
   --check                check mode: ansible-playbook --check for every rule that does not say otherwise
   --json                 print one JSON document instead of the live log and tables
   --time-scale <factor>  multiply AWS durations (sweep rate, retry backoff, agent checks); default 0.01

@@ -6,6 +6,7 @@ import type { HistoryEvent, InstanceRecord } from '../../functions/shared/state-
 import { executionNameOf } from '../../functions/shared/workflow-contract.js';
 import { CliError, EXIT, stringOption, UsageError } from '../args.js';
 import type { Command } from '../context.js';
+import { localLogLink } from '../local-links.js';
 import { formatTable, formatTime, paintStatus } from '../output.js';
 import { resolveStack } from '../stack.js';
 import { openStore, resolveInstanceRef } from '../store.js';
@@ -111,8 +112,13 @@ playbook logs.`,
         `no record and no history for ${instanceId} in table ${stack.tableName}: check the id (autoprov status lists known instances), or run autoprov doctor ${instanceId}.`,
       );
     }
-    const runs = runLinks(instanceId, events, record, stack.stateMachineArn);
-    const logs = logLinks(events, record);
+    // Local mode (AUTOPROV_LOCAL_LOGS, from npm start -- --serve): no console, the logs are files.
+    const localLogs = context.env.AUTOPROV_LOCAL_LOGS || undefined;
+    const runs = runLinks(instanceId, events, record, localLogs ? undefined : stack.stateMachineArn);
+    const logs = logLinks(events, record).map((link) => ({
+      ...link,
+      url: localLogLink(link.url, localLogs),
+    }));
 
     if (context.json) {
       out.json({

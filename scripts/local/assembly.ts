@@ -16,9 +16,10 @@ import {
   statSync,
   writeFileSync,
 } from 'node:fs';
-import { basename, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseDocument } from 'yaml';
+import { loadRulesFile, RulesValidationError } from '../../functions/core/rules.js';
 
 export const REPO_ROOT = resolve(fileURLToPath(new URL('.', import.meta.url)), '..', '..');
 export const DEFAULT_PLAYBOOKS_DIR = join(REPO_ROOT, 'playbooks');
@@ -35,7 +36,8 @@ export class AssemblyError extends Error {
 
 export interface PlaybooksSelection {
   /**
-   * A playbooks folder (with rules.yaml), or a rules file laid over the shipped playbooks/ folder.
+   * A playbooks folder (with rules.yaml), or a rules file whose folder is the playbooks folder — the one
+   * meaning `--rules` has in `autoprov validate`/`plan` and `npm start` (cli/bundle.ts resolveRulesPath).
    * @default the repository's playbooks/
    */
   readonly rules?: string;
@@ -89,20 +91,31 @@ export function hashSources(roots: readonly string[]): string {
 }
 
 /**
- * The playbooks folder to synthesize: `rules` itself when it is a folder; else a content-addressed copy of
- * playbooks/ (or of the folder) under .local/playbooks/ with the rules file, check mode and/or the
- * inventories applied.
+ * The playbooks folder to synthesize: the selected folder itself when nothing changes its rules.yaml;
+ * else a content-addressed copy of it under .local/playbooks/ with the rules file, check mode and/or the
+ * inventories applied. The user's rules file is validated first, so an error names it, never the copy.
  */
 export function stagePlaybooks(selection: PlaybooksSelection = {}): string {
   const given = selection.rules ? resolve(selection.rules) : DEFAULT_PLAYBOOKS_DIR;
   if (!existsSync(given)) throw new AssemblyError(`Rules ${given} do not exist.`);
   const isDir = statSync(given).isDirectory();
-  const baseDir = isDir ? given : DEFAULT_PLAYBOOKS_DIR;
-  if (isDir && !existsSync(join(given, 'rules.yaml'))) {
+  const rulesFile = isDir ? join(given, 'rules.yaml') : given;
+  const baseDir = isDir ? given : dirname(given);
+  if (isDir && !existsSync(rulesFile)) {
     throw new AssemblyError(`${given} has no rules.yaml: pass a playbooks folder or a rules file.`);
   }
-  if (isDir && !selection.check && !selection.inventories) return baseDir;
-  let rules = readFileSync(isDir ? join(given, 'rules.yaml') : given, 'utf8');
+  try {
+    loadRulesFile(rulesFile);
+  } catch (error) {
+    if (!(error instanceof RulesValidationError)) throw error;
+    throw new AssemblyError(
+      `${rulesFile} is invalid (autoprov validate --rules ${rulesFile} says the same):\n${error.issues
+        .map((issue) => `  ${issue.file}: ${issue.path}: ${issue.message}`)
+        .join('\n')}`,
+    );
+  }
+  if (basename(rulesFile) === 'rules.yaml' && !selection.check && !selection.inventories) return baseDir;
+  let rules = readFileSync(rulesFile, 'utf8');
   if (selection.check || selection.inventories) {
     const doc = parseDocument(rules);
     if (selection.check) doc.setIn(['defaults', 'check'], true);

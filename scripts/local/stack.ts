@@ -78,7 +78,7 @@ export interface LocalStackOptions {
    * @default 1 (wall-clock: ansible-playbook takes real seconds whatever the time scale)
    */
   readonly scenarioTimeScale?: number;
-  /** A playbooks folder, or a rules file laid over playbooks/: a different bundle, synthesized for real. */
+  /** A playbooks folder, or a rules file whose folder is the playbooks folder: a different bundle, synthesized for real. */
   readonly rules?: string;
   /** Check mode: the rules' `defaults.check` is set to true (synthesized as a separate bundle). */
   readonly check?: boolean;
@@ -718,6 +718,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         AWS_ENDPOINT_URL: server.endpoint,
         AWS_ENDPOINT_URL_DYNAMODB: ddb.endpoint,
         AUTOPROV_STACK: spec.stackName,
+        // The CLI shows these folders instead of CloudWatch console links (cli/local-links.ts).
+        AUTOPROV_LOCAL_LOGS: join(logDir, 'commands'),
       }),
       onChange: (listener) => changes.subscribe(listener),
       waitForIdle: async ({ timeoutMs = 120_000, includeScenario = true } = {}) => {
