@@ -308,7 +308,7 @@ async function main(): Promise<number> {
   const { report, stack: running } = await demoRun;
   stack = running;
   if (interrupted) return new Promise<number>(() => {}); // the signal handler stops the stack and exits
-  writeNotifications(report);
+  const notificationsFile = writeNotifications(report);
   if (options.serve) {
     if (json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
     else printReport(report, true);
@@ -318,7 +318,8 @@ async function main(): Promise<number> {
   const keep = options.keep || !report.ok;
   await running.stop({ removeStateDir: !keep });
   if (interrupted) return new Promise<number>(() => {});
-  if (json) process.stdout.write(`${JSON.stringify({ ...report, stateKept: keep }, null, 2)}\n`);
+  if (json)
+    process.stdout.write(`${JSON.stringify({ ...report, stateKept: keep, notificationsFile }, null, 2)}\n`);
   else printReport(report, keep);
   return report.ok ? 0 : 1;
 }
