@@ -1,5 +1,6 @@
 // The rules bundle built from the local playbooks folder, exactly as synth builds the deployed one
 // (same validation, inventory merge and content hash), so plan's fingerprints compare with the records'.
+import { existsSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { hashDirectory, mergeInventoryHosts } from '../functions/core/bundle.js';
 import { loadInventoryFile } from '../functions/core/inventory.js';
@@ -13,12 +14,20 @@ export const RULES_OPTION = {
   rules: {
     type: 'string',
     value: '<file>',
-    description: `rules file; its folder is the playbooks folder (default ${DEFAULT_RULES_PATH})`,
+    description: `rules file (its folder is the playbooks folder) or playbooks folder (default ${DEFAULT_RULES_PATH})`,
   },
 } as const;
 
+/**
+ * `--rules <path>`: a rules file, whose folder is the playbooks folder, or a playbooks folder (its
+ * rules.yaml). The same meaning in validate, plan, doctor and `npm start` (scripts/local/assembly.ts).
+ */
+export function resolveRulesPath(path: string): string {
+  return existsSync(path) && statSync(path).isDirectory() ? join(path, 'rules.yaml') : path;
+}
+
 export function rulesPathFrom(args: ParsedArgs, cwd: string): string {
-  return resolve(cwd, stringOption(args, 'rules') ?? DEFAULT_RULES_PATH);
+  return resolveRulesPath(resolve(cwd, stringOption(args, 'rules') ?? DEFAULT_RULES_PATH));
 }
 
 /** Throws RulesValidationError (with every issue) when the rules are invalid. */

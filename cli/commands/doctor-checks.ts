@@ -189,17 +189,9 @@ export function checkEc2Instance(
   const { optIn, hold } = config;
   const checks: Check[] = [];
   const state = instance.State?.Name ?? 'unknown';
-  checks.push(
-    state === 'running'
-      ? check('instance', 'ok', 'EC2 state', 'running')
-      : check(
-          'instance',
-          'fail',
-          'EC2 state',
-          `${state}: playbooks run only on a running instance`,
-          `start it: aws ec2 start-instances --instance-ids ${instanceId}`,
-        ),
-  );
+  checks.push(ec2StateCheck(instanceId, state));
+  // A terminated instance is gone for good: its tags no longer matter, and no fix applies to it.
+  if (isGone(state)) return checks;
   const value = tags.get(optIn.tagKey);
   const createTag = `aws ec2 create-tags --resources ${instanceId} --tags 'Key=${optIn.tagKey},Value=${optIn.tagValue}'`;
   if (value === optIn.tagValue)
@@ -239,6 +231,46 @@ export function checkEc2Instance(
   return checks;
 }
 
+/** EC2 states from which the instance never runs again. */
+export const isGone = (state: string | undefined): boolean =>
+  state === 'terminated' || state === 'shutting-down';
+
+/** The instance's EC2 state, with the fix that state allows (a terminated instance cannot be started). */
+function ec2StateCheck(instanceId: string, state: string): Check {
+  const title = 'EC2 state';
+  switch (state) {
+    case 'running':
+      return check('instance', 'ok', title, 'running');
+    case 'pending':
+      return check('instance', 'warn', title, 'pending: starting up; it is provisioned once it runs');
+    case 'terminated':
+    case 'shutting-down':
+      return check(
+        'instance',
+        'fail',
+        title,
+        `${state}: the instance is gone for good and is never provisioned again`,
+        'nothing to fix on it: launch a new instance with the opt-in tag (its record stays ORPHANED for the audit trail)',
+      );
+    case 'stopping':
+      return check(
+        'instance',
+        'fail',
+        title,
+        'stopping: playbooks run only on a running instance',
+        `once it has stopped, start it: aws ec2 start-instances --instance-ids ${instanceId}`,
+      );
+    default:
+      return check(
+        'instance',
+        'fail',
+        title,
+        `${state}: playbooks run only on a running instance`,
+        `start it: aws ec2 start-instances --instance-ids ${instanceId}`,
+      );
+  }
+}
+
 /** A hybrid node (or inventory-listed instance) is opted in by being in a static inventory. */
 export function checkInventory(
   instanceId: string,
@@ -268,8 +300,16 @@ export async function describeEc2Instance(
   }
 }
 
-export function agentCheck(info: InstanceInformation | undefined, hybrid: boolean): Check {
+export function agentCheck(info: InstanceInformation | undefined, hybrid: boolean, ec2State?: string): Check {
   const title = 'SSM agent';
+  if (isGone(ec2State)) {
+    return check(
+      'instance',
+      'warn',
+      title,
+      `${info?.PingStatus ?? 'not registered'}: irrelevant, the instance is ${ec2State}`,
+    );
+  }
   if (!info) {
     return check(
       'instance',
@@ -295,11 +335,20 @@ export function agentCheck(info: InstanceInformation | undefined, hybrid: boolea
     'fail',
     title,
     `${info.PingStatus ?? 'unknown'}${last}: commands cannot be delivered`,
-    `make sure the instance is running and the agent is up (sudo systemctl status amazon-ssm-agent) with network access to SSM`,
+    hybrid
+      ? 'make sure the node is up and its agent runs (sudo systemctl status amazon-ssm-agent) with network access to SSM; if its activation expired or was deleted, register it again'
+      : ec2State === 'stopped' || ec2State === 'stopping'
+        ? `start the instance (aws ec2 start-instances --instance-ids ${info.InstanceId ?? '<id>'}); the agent reconnects when it runs`
+        : 'make sure the instance is running and the agent is up (sudo systemctl status amazon-ssm-agent) with network access to SSM',
   );
 }
 
-export async function checkAgent(ssm: Send<SSMClient>, instanceId: string, hybrid: boolean): Promise<Check> {
+export async function checkAgent(
+  ssm: Send<SSMClient>,
+  instanceId: string,
+  hybrid: boolean,
+  ec2State?: string,
+): Promise<Check> {
   try {
     const { InstanceInformationList } = await ssm.send(
       new DescribeInstanceInformationCommand({
@@ -307,7 +356,7 @@ export async function checkAgent(ssm: Send<SSMClient>, instanceId: string, hybri
         MaxResults: 5,
       }),
     );
-    return agentCheck(InstanceInformationList?.[0], hybrid);
+    return agentCheck(InstanceInformationList?.[0], hybrid, ec2State);
   } catch (error) {
     return couldNotCheck('instance', 'SSM agent', error, 'ssm:DescribeInstanceInformation');
   }
@@ -464,6 +513,17 @@ export async function checkLastExecution(
     const name = record.executionName;
     switch (execution.status) {
       case 'SUCCEEDED':
+        // The workflow records a failed playbook (FAILED/PARTIAL) and notifies, then ends SUCCEEDED: the
+        // execution's status alone says the workflow worked, not that the host was provisioned.
+        if (record.status === 'FAILED' || record.status === 'PARTIAL') {
+          return check(
+            'instance',
+            'fail',
+            title,
+            `${name} ended without a workflow error, but its run was recorded ${record.status}${record.reason ? `: ${truncate(record.reason.replace(/\s+/g, ' '), 300)}` : ''}`,
+            `autoprov history ${instanceId} shows each attempt and links the log; fix the cause, then autoprov retry ${instanceId}`,
+          );
+        }
         return check('instance', 'ok', title, `${name} SUCCEEDED`);
       case 'RUNNING':
         return check(
@@ -543,41 +603,69 @@ export async function checkQueues(sqs: Send<SQSClient>, urls: readonly string[])
   );
 }
 
-/** Failed executions of the last `hours`. */
+/**
+ * Failed runs of the last `hours`: executions that ended FAILED (a workflow error) and runs whose recorded
+ * outcome is FAILED or PARTIAL. A failed playbook does not fail its execution — the workflow records the
+ * outcome, notifies and ends SUCCEEDED — so the executions alone miss every failed playbook.
+ * `failedRecords` are the records with status FAILED or PARTIAL (undefined: the table is unknown).
+ */
 export async function checkRecentFailures(
   sfn: Send<SFNClient>,
   stateMachineArn: string | undefined,
   now: Date,
   hours = 24,
+  failedRecords?: readonly InstanceRecord[],
 ): Promise<Check> {
   const title = 'Recent failed executions';
-  if (!stateMachineArn) {
-    return check(
-      'stack',
-      'warn',
-      title,
-      'not checked: the state machine is unknown',
-      'pass --state-machine <arn> or --stack <name>',
-    );
+  const since = now.getTime() - hours * 3_600_000;
+  const failed = new Map<string, string>(); // execution (or instance) → what failed
+  for (const record of failedRecords ?? []) {
+    const at = record.lastRunAt ?? record.updatedAt;
+    if (Date.parse(at) < since) continue;
+    failed.set(record.executionName ?? record.instanceId, `${record.status}`);
   }
-  try {
-    const since = now.getTime() - hours * 3_600_000;
-    const { executions } = await sfn.send(
-      new ListExecutionsCommand({ stateMachineArn, statusFilter: 'FAILED', maxResults: 100 }),
-    );
-    const recent = (executions ?? []).filter(
-      (execution) => (execution.stopDate ?? execution.startDate ?? now).getTime() >= since,
-    );
-    if (recent.length === 0) return check('stack', 'ok', title, `none in the last ${hours} h`);
-    const names = recent.slice(0, 5).map((execution) => execution.name ?? '?');
-    return check(
-      'stack',
-      'warn',
-      title,
-      `${recent.length} in the last ${hours} h: ${names.join(', ')}${recent.length > names.length ? ', …' : ''}`,
-      'autoprov status --status FAILED lists the instances; autoprov doctor <instance> explains one; autoprov retry --failed re-runs them',
-    );
-  } catch (error) {
-    return couldNotCheck('stack', title, error, 'states:ListExecutions');
+  let executionsError: unknown;
+  if (stateMachineArn) {
+    try {
+      const { executions } = await sfn.send(
+        new ListExecutionsCommand({ stateMachineArn, statusFilter: 'FAILED', maxResults: 100 }),
+      );
+      for (const execution of executions ?? []) {
+        if ((execution.stopDate ?? execution.startDate ?? now).getTime() < since) continue;
+        const name = execution.name ?? '?';
+        failed.set(name, failed.has(name) ? `${failed.get(name)}, execution FAILED` : 'execution FAILED');
+      }
+    } catch (error) {
+      executionsError = error;
+    }
   }
+  const unchecked = [
+    ...(stateMachineArn
+      ? []
+      : ['the state machine is unknown (pass --state-machine <arn> or --stack <name>)']),
+    ...(failedRecords ? [] : ['the table is unknown (pass --table <name> or --stack <name>)']),
+  ];
+  if (failed.size === 0) {
+    if (executionsError) return couldNotCheck('stack', title, executionsError, 'states:ListExecutions');
+    if (!stateMachineArn && !failedRecords) {
+      return check(
+        'stack',
+        'warn',
+        title,
+        'not checked: the state machine and the table are unknown',
+        'pass --state-machine <arn> and --table <name>, or --stack <name>',
+      );
+    }
+    if (unchecked.length > 0) return check('stack', 'warn', title, `none found, but ${unchecked.join('; ')}`);
+    return check('stack', 'ok', title, `none in the last ${hours} h`);
+  }
+  const entries = [...failed.entries()];
+  const shown = entries.slice(0, 5).map(([name, what]) => `${name} (${what})`);
+  return check(
+    'stack',
+    'warn',
+    title,
+    `${failed.size} in the last ${hours} h: ${shown.join(', ')}${failed.size > shown.length ? ', …' : ''}`,
+    'autoprov status --status FAILED lists the instances; autoprov doctor <instance> explains one; autoprov retry --failed re-runs them',
+  );
 }

@@ -32,6 +32,7 @@ import {
   checkRecord,
   describeEc2Instance,
   hybridPolicyNote,
+  isGone,
 } from './doctor-checks.js';
 
 const FALLBACK_BUNDLE: RulesBundle = {
@@ -163,13 +164,34 @@ async function instanceChecks(
   }
   const hybrid = instanceId.startsWith('mi-');
   const { instance, checks: fromSources } = await sourceChecks(context, instanceId, bundle);
-  const checks = [...fromRecord, ...fromSources, await checkAgent(clients.ssm(), instanceId, hybrid)];
+  const state = instance?.State?.Name;
+  const checks = [...fromRecord, ...fromSources, await checkAgent(clients.ssm(), instanceId, hybrid, state)];
   if (hybrid) checks.push(hybridPolicyNote(stack.instancePolicyArn));
-  else if (instance) checks.push(await checkBundlePolicy(clients.iam(), instance, stack.instancePolicyArn));
+  else if (instance && !isGone(state))
+    checks.push(await checkBundlePolicy(clients.iam(), instance, stack.instancePolicyArn));
   checks.push(checkAnsibleInstall(stack.ansibleInstall));
   checks.push(await checkLastExecution(clients.sfn(), stack.stateMachineArn, instanceId, record));
   const name = record?.facts.name ?? instance?.Tags?.find((tag) => tag.Key === 'Name')?.Value;
   return { instanceId, ...(name ? { name } : {}), checks };
+}
+
+/** Records whose last run ended FAILED or PARTIAL; undefined when the table is unknown or unreadable. */
+async function failedRecords(
+  context: CommandContext,
+  stack: StackInfo,
+): Promise<InstanceRecord[] | undefined> {
+  if (!stack.tableName) return undefined;
+  const store = openStore(context, stack.tableName, stack.stateMachineArn);
+  try {
+    const [failed, partial] = await Promise.all([
+      store.listByStatus('FAILED'),
+      store.listByStatus('PARTIAL'),
+    ]);
+    return [...failed, ...partial];
+  } catch (error) {
+    context.out.note(`failed runs not read from the table: ${describeAwsError(error)}`);
+    return undefined;
+  }
 }
 
 export const doctorCommand: Command = {
@@ -180,7 +202,8 @@ export const doctorCommand: Command = {
 DescribeInstances) or its static inventory entry (hybrid nodes); SSM registration and PingStatus;
 the bundle-read policy on its instance profile's role; what the image needs for the stack's
 ansibleInstall mode (preinstalled: ansible-playbook and unzip); its last execution and error. Then the
-stack's health: dead-letter queue depth and failed executions of the last 24 h. Each check is
+stack's health: dead-letter queue depth and failed runs of the last 24 h (executions that failed, and
+runs recorded FAILED or PARTIAL: a failed playbook is recorded, its execution still succeeds). Each check is
 printed as ✔ / ✖ / ! with a one-line fix. Without an instance, only the stack health.
 Exit code 1 when any check is ✖.`,
   options: {
@@ -206,7 +229,13 @@ Exit code 1 when any check is ✖.`,
     out.progress('checking the stack…');
     const stackChecks: Check[] = [
       ...(await checkQueues(clients.sqs(), stack.dlqUrls)),
-      await checkRecentFailures(clients.sfn(), stack.stateMachineArn, context.now()),
+      await checkRecentFailures(
+        clients.sfn(),
+        stack.stateMachineArn,
+        context.now(),
+        24,
+        await failedRecords(context, stack),
+      ),
     ];
     const checks = [...(target?.checks ?? []), ...stackChecks];
     const summary = {

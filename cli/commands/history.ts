@@ -6,6 +6,7 @@ import type { HistoryEvent, InstanceRecord } from '../../functions/shared/state-
 import { executionNameOf } from '../../functions/shared/workflow-contract.js';
 import { CliError, EXIT, stringOption, UsageError } from '../args.js';
 import type { Command } from '../context.js';
+import { localLogLink } from '../local-links.js';
 import { formatTable, formatTime, paintStatus } from '../output.js';
 import { resolveStack } from '../stack.js';
 import { openStore, resolveInstanceRef } from '../store.js';
@@ -86,7 +87,7 @@ export const historyCommand: Command = {
 recorded, notified…), then the Step Functions console link of each run and the links to the full
 playbook logs.`,
   options: {
-    limit: { type: 'string', value: '<n>', description: 'at most this many events (oldest first)' },
+    limit: { type: 'string', value: '<n>', description: 'only the newest N events (shown oldest first)' },
   },
   examples: ['autoprov history i-0123456789abcdef0', 'autoprov history web-1 --json'],
   async run(context) {
@@ -104,15 +105,20 @@ playbook logs.`,
     const { instanceId } = await resolveInstanceRef(store, ref);
     const [record, events] = await Promise.all([
       store.getInstance(instanceId),
-      store.listHistory(instanceId, limit === undefined ? {} : { limit }),
+      store.listHistory(instanceId, limit === undefined ? {} : { limit, newest: true }),
     ]);
     if (!record && events.length === 0) {
       throw new CliError(
         `no record and no history for ${instanceId} in table ${stack.tableName}: check the id (autoprov status lists known instances), or run autoprov doctor ${instanceId}.`,
       );
     }
-    const runs = runLinks(instanceId, events, record, stack.stateMachineArn);
-    const logs = logLinks(events, record);
+    // Local mode (AUTOPROV_LOCAL_LOGS, from npm start -- --serve): no console, the logs are files.
+    const localLogs = context.env.AUTOPROV_LOCAL_LOGS || undefined;
+    const runs = runLinks(instanceId, events, record, localLogs ? undefined : stack.stateMachineArn);
+    const logs = logLinks(events, record).map((link) => ({
+      ...link,
+      url: localLogLink(link.url, localLogs),
+    }));
 
     if (context.json) {
       out.json({

@@ -11,17 +11,17 @@ import { LIVE_EC2_STATES, type Observation, observeSources } from '../../functio
 import { RulesValidationError } from '../../functions/core/rules.js';
 import type { Ec2InstanceShape, PlannedPlaybook, RulesBundle, Status } from '../../functions/core/types.js';
 import type { FleetEntry } from '../../functions/shared/state-store-api.js';
-import {
-  expandInstances,
-  Fleet,
-  FleetFileError,
-  parseFleetFile,
-  type SimInstance,
-} from '../../scripts/local/fleet.js';
 import { CliError, EXIT, flag, stringOption, UsageError } from '../args.js';
 import { describeAwsError } from '../aws.js';
 import { displayPath, loadLocalBundle, RULES_OPTION, rulesPathFrom } from '../bundle.js';
 import type { Command, CommandContext } from '../context.js';
+import {
+  expandInstances,
+  FleetFileError,
+  INSTANCE_DEFAULTS,
+  parseFleetFile,
+  privateIpFor,
+} from '../fleet-file.js';
 import { formatTable, type Output, paintStatus } from '../output.js';
 import { resolveStack } from '../stack.js';
 import { openStore } from '../store.js';
@@ -43,39 +43,41 @@ export interface HostPlan {
   readonly changed: boolean;
 }
 
-/** Simulated fleet instances (local mode's fleet file) as DescribeInstances would describe them. */
-export function ec2ShapeOf(instance: SimInstance): Ec2InstanceShape {
-  return {
-    InstanceId: instance.instanceId,
-    InstanceType: instance.instanceType,
-    ImageId: instance.imageId,
-    VpcId: instance.vpcId,
-    PrivateIpAddress: instance.privateIp,
-    ...(instance.platform === 'windows'
-      ? { Platform: 'windows', PlatformDetails: 'Windows' }
-      : { PlatformDetails: 'Linux/UNIX' }),
-    Placement: { AvailabilityZone: instance.az },
-    State: { Name: instance.state },
-    Tags: Object.entries(instance.tags).map(([Key, Value]) => ({ Key, Value })),
-  };
-}
-
 /**
- * The fleet file's initial instances, launched into a throwaway simulated fleet (same defaults and id
- * generator as local mode). Hybrid nodes (mi-…) are not EC2 instances: the inventories cover them.
+ * The fleet file's initial instances as DescribeInstances would describe them in local mode: the same
+ * parser, ids, defaults and IP allocation (cli/fleet-file.ts) as `npm start`. A demo file is a fleet file.
+ * Hybrid nodes (mi-…) are not EC2 instances: the inventories cover them.
  */
-export function instancesFromFleetFile(text: string, source: string): Ec2InstanceShape[] {
+export function instancesFromFleetFile(
+  text: string,
+  source: string,
+  region = process.env.AWS_REGION ?? 'us-east-1',
+): Ec2InstanceShape[] {
   const file = parseFleetFile(text, source);
-  const fleet = new Fleet({ emit: () => undefined });
-  try {
-    for (const { spec, launchNow } of expandInstances(file)) if (launchNow) fleet.launch(spec);
-    return fleet
-      .list()
-      .filter((instance) => instance.kind === 'ec2')
-      .map(ec2ShapeOf);
-  } finally {
-    fleet.dispose();
+  const shapes: Ec2InstanceShape[] = [];
+  let launched = 0;
+  for (const { spec, launchNow } of expandInstances(file)) {
+    if (!launchNow) continue;
+    const privateIp = spec.privateIp ?? privateIpFor(launched);
+    if (spec.privateIp === undefined) launched++;
+    if (spec.instanceId.startsWith('mi-')) continue;
+    const platform = spec.platform ?? INSTANCE_DEFAULTS.platform;
+    const tags = { ...spec.tags, ...(spec.name !== undefined ? { Name: spec.name } : {}) };
+    shapes.push({
+      InstanceId: spec.instanceId,
+      InstanceType: spec.instanceType ?? INSTANCE_DEFAULTS.instanceType,
+      ImageId: spec.imageId ?? INSTANCE_DEFAULTS.imageId,
+      VpcId: spec.vpcId ?? INSTANCE_DEFAULTS.vpcId,
+      PrivateIpAddress: privateIp,
+      ...(platform === 'windows'
+        ? { Platform: 'windows', PlatformDetails: 'Windows' }
+        : { PlatformDetails: 'Linux/UNIX' }),
+      Placement: { AvailabilityZone: spec.az ?? `${region}a` },
+      State: { Name: 'running' },
+      Tags: Object.entries(tags).map(([Key, Value]) => ({ Key, Value })),
+    });
   }
+  return shapes;
 }
 
 /** Every opted-in EC2 instance in a live state (the sweep's query), page by page. */

@@ -2,8 +2,10 @@
 // `cdk synth`), then `ansible-playbook --syntax-check` on every referenced playbook when Ansible is
 // installed — and a clear statement when it is not, so a green result never hides a skipped check.
 import { spawn, spawnSync } from 'node:child_process';
-import { dirname } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { type RulesIssue, RulesValidationError } from '../../functions/core/rules.js';
+import { lintRules } from '../../functions/core/rules-lint.js';
 import { encodeExtraVariables, whyReserved } from '../../functions/core/ssm-parameters.js';
 import type { RulesBundle } from '../../functions/core/types.js';
 import { EXIT } from '../args.js';
@@ -109,6 +111,38 @@ export function inventoryVarWarnings(bundle: RulesBundle): CheckLine[] {
   return warnings;
 }
 
+/**
+ * The stack's context for the opt-in tag key: the nearest cdk.json above the working directory (else
+ * above the rules file), as `cdk synth` there would read it.
+ */
+export function stackContextFor(cwd: string, rulesPath: string): { optInTagKey?: string; source?: string } {
+  for (const start of [cwd, dirname(rulesPath)]) {
+    for (let dir = start; ; dir = dirname(dir)) {
+      const file = join(dir, 'cdk.json');
+      if (existsSync(file)) {
+        try {
+          const context = (JSON.parse(readFileSync(file, 'utf8')) as { context?: Record<string, unknown> })
+            .context;
+          const key = context?.['autoprov:optInTagKey'];
+          return typeof key === 'string' ? { optInTagKey: key, source: file } : { source: file };
+        } catch {
+          return {};
+        }
+      }
+      if (dirname(dir) === dir) break;
+    }
+  }
+  return {};
+}
+
+/** Rules that are valid but cannot do what they say (functions/core/rules-lint.ts), as warnings. */
+export function ruleWarnings(bundle: RulesBundle, cwd: string, rulesPath: string): CheckLine[] {
+  return lintRules(bundle, stackContextFor(cwd, rulesPath)).map((warning) => ({
+    status: 'warn',
+    ...warning,
+  }));
+}
+
 async function runSyntaxChecks(
   context: CommandContext,
   playbooksDir: string,
@@ -163,7 +197,7 @@ Exit code 1 when anything is wrong.`,
 
     const playbooksDir = dirname(rulesPath);
     const playbooks = referencedPlaybooks(bundle);
-    const warnings = inventoryVarWarnings(bundle);
+    const warnings = [...ruleWarnings(bundle, context.cwd, rulesPath), ...inventoryVarWarnings(bundle)];
     const syntax = await runSyntaxChecks(context, playbooksDir, playbooks);
     out.clearProgress();
     const syntaxFailed = syntax.ran && syntax.results.some((result) => !result.ok);

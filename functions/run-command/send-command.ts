@@ -51,10 +51,15 @@ async function sendCommand(deps: RunCommandDeps, input: RunCommandInput, request
       );
     }
     if (errorName(error) === 'InvalidInstanceId') {
+      // A hybrid node (mi-…) has no instance profile: its activation's service role stands in for one.
+      const why = input.instanceId.startsWith('mi-')
+        ? 'its SSM agent is not registered or not Online (the node is down, or its hybrid activation expired), ' +
+          "or its activation's IAM service role does not allow Systems Manager"
+        : 'its SSM agent is not registered or not Online, the instance is not running, or its instance ' +
+          'profile does not allow Systems Manager';
       throw new PlaybookFailedError(
-        `SSM cannot run commands on ${input.instanceId} (InvalidInstanceId): its SSM agent is not registered ` +
-          'or not Online, the instance is not running, or its instance profile does not allow Systems ' +
-          'Manager. Check the node in Fleet Manager and that it carries the opt-in tag.',
+        `SSM cannot run commands on ${input.instanceId} (InvalidInstanceId): ${why}. Check the node in ` +
+          'Fleet Manager and that it carries the opt-in tag.',
         { cause: error },
       );
     }
@@ -183,7 +188,8 @@ export async function runCommand(
     at,
     actor,
     generation,
-    reason: adjustment.reason,
+    // The variable first: a reader (history, npm start's summary) sees which one even when the line is cut.
+    reason: `${adjustment.key} ${adjustment.action}${adjustment.sentAs ? ` as ${adjustment.sentAs}` : ''}: ${adjustment.reason}`,
     // Keys and reasons only: the value may be the very secret or payload that could not be sent raw.
     details: {
       playbook: request.label,

@@ -211,7 +211,7 @@ export interface StateStoreApi {
   markNotified(instanceId: string, generation: number, status: Status, now: Date): Promise<boolean>;
   appendHistory(event: HistoryEvent): Promise<void>;
   /** Oldest first. */
-  listHistory(instanceId: string, options?: { limit?: number }): Promise<HistoryEvent[]>;
+  listHistory(instanceId: string, options?: { limit?: number; newest?: boolean }): Promise<HistoryEvent[]>;
   /** Through the status GSI (no scan). */
   listByStatus(status: Status, options?: { dueBefore?: Date }): Promise<InstanceRecord[]>;
   /**

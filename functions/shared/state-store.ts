@@ -579,17 +579,26 @@ export class StateStore implements StateStoreApi {
     );
   }
 
-  async listHistory(instanceId: string, options: { limit?: number } = {}): Promise<HistoryEvent[]> {
+  /**
+   * The instance's events, oldest first. With `limit`, the first `limit` events — or, with `newest`, the
+   * last `limit` (read newest first, returned oldest first).
+   */
+  async listHistory(
+    instanceId: string,
+    options: { limit?: number; newest?: boolean } = {},
+  ): Promise<HistoryEvent[]> {
+    const newest = options.newest === true;
     const items = await this.queryAll(
       {
         TableName: this.tableName,
         KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
         ExpressionAttributeValues: { ':pk': instanceId, ':prefix': HISTORY_SK_PREFIX },
-        ScanIndexForward: true,
+        ScanIndexForward: !newest,
       },
       options.limit,
     );
-    return items.map(toHistoryEvent);
+    const events = items.map(toHistoryEvent);
+    return newest ? events.reverse() : events;
   }
 
   async listByStatus(status: Status, options: { dueBefore?: Date } = {}): Promise<InstanceRecord[]> {

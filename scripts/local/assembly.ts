@@ -16,9 +16,10 @@ import {
   statSync,
   writeFileSync,
 } from 'node:fs';
-import { basename, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseDocument } from 'yaml';
+import { loadRulesFile, RulesValidationError } from '../../functions/core/rules.js';
 
 export const REPO_ROOT = resolve(fileURLToPath(new URL('.', import.meta.url)), '..', '..');
 export const DEFAULT_PLAYBOOKS_DIR = join(REPO_ROOT, 'playbooks');
@@ -35,7 +36,8 @@ export class AssemblyError extends Error {
 
 export interface PlaybooksSelection {
   /**
-   * A playbooks folder (with rules.yaml), or a rules file laid over the shipped playbooks/ folder.
+   * A playbooks folder (with rules.yaml), or a rules file whose folder is the playbooks folder — the one
+   * meaning `--rules` has in `autoprov validate`/`plan` and `npm start` (cli/bundle.ts resolveRulesPath).
    * @default the repository's playbooks/
    */
   readonly rules?: string;
@@ -89,20 +91,31 @@ export function hashSources(roots: readonly string[]): string {
 }
 
 /**
- * The playbooks folder to synthesize: `rules` itself when it is a folder; else a content-addressed copy of
- * playbooks/ (or of the folder) under .local/playbooks/ with the rules file, check mode and/or the
- * inventories applied.
+ * The playbooks folder to synthesize: the selected folder itself when nothing changes its rules.yaml;
+ * else a content-addressed copy of it under .local/playbooks/ with the rules file, check mode and/or the
+ * inventories applied. The user's rules file is validated first, so an error names it, never the copy.
  */
 export function stagePlaybooks(selection: PlaybooksSelection = {}): string {
   const given = selection.rules ? resolve(selection.rules) : DEFAULT_PLAYBOOKS_DIR;
   if (!existsSync(given)) throw new AssemblyError(`Rules ${given} do not exist.`);
   const isDir = statSync(given).isDirectory();
-  const baseDir = isDir ? given : DEFAULT_PLAYBOOKS_DIR;
-  if (isDir && !existsSync(join(given, 'rules.yaml'))) {
+  const rulesFile = isDir ? join(given, 'rules.yaml') : given;
+  const baseDir = isDir ? given : dirname(given);
+  if (isDir && !existsSync(rulesFile)) {
     throw new AssemblyError(`${given} has no rules.yaml: pass a playbooks folder or a rules file.`);
   }
-  if (isDir && !selection.check && !selection.inventories) return baseDir;
-  let rules = readFileSync(isDir ? join(given, 'rules.yaml') : given, 'utf8');
+  try {
+    loadRulesFile(rulesFile);
+  } catch (error) {
+    if (!(error instanceof RulesValidationError)) throw error;
+    throw new AssemblyError(
+      `${rulesFile} is invalid (autoprov validate --rules ${rulesFile} says the same):\n${error.issues
+        .map((issue) => `  ${issue.file}: ${issue.path}: ${issue.message}`)
+        .join('\n')}`,
+    );
+  }
+  if (basename(rulesFile) === 'rules.yaml' && !selection.check && !selection.inventories) return baseDir;
+  let rules = readFileSync(rulesFile, 'utf8');
   if (selection.check || selection.inventories) {
     const doc = parseDocument(rules);
     if (selection.check) doc.setIn(['defaults', 'check'], true);
@@ -131,6 +144,48 @@ interface Stamp {
   readonly sourceHash: string;
   readonly playbooksDir: string;
   readonly synthesizedAt: string;
+  /** Hash of the assembly's own top-level files as local mode wrote them (see assemblyContentHash). */
+  readonly contentHash?: string;
+}
+
+/**
+ * sha256 over the assembly's top-level files (manifest, templates, asset manifests, tree), without the
+ * stamp. Anything else that writes the folder — `npx cdk synth -c key=value` writes cdk.out with other
+ * context — changes it, so local mode notices and synthesizes again instead of running that template.
+ */
+export function assemblyContentHash(dir: string): string {
+  const hash = createHash('sha256');
+  if (!existsSync(dir)) return 'missing';
+  for (const name of readdirSync(dir).sort()) {
+    const path = join(dir, name);
+    if (name === STAMP_FILE || !statSync(path).isFile()) continue;
+    hash.update(`${name}\0`);
+    hash.update(readFileSync(path));
+    hash.update('\0');
+  }
+  return hash.digest('hex');
+}
+
+/** Why the assembly in `dir` cannot be reused for `sourceHash`, or undefined when it is current. */
+export function staleReason(dir: string, sourceHash: string): string | undefined {
+  const stamp = readStamp(dir);
+  if (!stamp || !existsSync(join(dir, 'manifest.json'))) return 'no local-mode assembly yet';
+  if (stamp.sourceHash !== sourceHash) return 'the sources changed';
+  if (stamp.contentHash !== assemblyContentHash(dir)) {
+    return `${basename(dir)} was written by something else since (e.g. npx cdk synth with other context)`;
+  }
+  return undefined;
+}
+
+/** Records that `dir` holds local mode's assembly of `sourceHash`, as written now. */
+export function writeStamp(dir: string, sourceHash: string, playbooksDir: string): void {
+  const stamp: Stamp = {
+    sourceHash,
+    playbooksDir,
+    synthesizedAt: new Date().toISOString(),
+    contentHash: assemblyContentHash(dir),
+  };
+  writeFileSync(join(dir, STAMP_FILE), `${JSON.stringify(stamp, null, 2)}\n`);
 }
 
 function readStamp(dir: string): Stamp | undefined {
@@ -243,23 +298,20 @@ export async function ensureAssembly(options: EnsureAssemblyOptions = {}): Promi
     playbooksDir,
   ]);
   const dir = isDefault ? DEFAULT_ASSEMBLY_DIR : join(LOCAL_DIR, 'assemblies', basename(playbooksDir));
-  const current = () => {
-    const stamp = readStamp(dir);
-    return stamp?.sourceHash === sourceHash && existsSync(join(dir, 'manifest.json'));
-  };
-  if (!options.force && current()) return { dir, playbooksDir, sourceHash, synthesized: false };
+  if (!options.force && !staleReason(dir, sourceHash))
+    return { dir, playbooksDir, sourceHash, synthesized: false };
   return withLock(dir, async () => {
     // Another process may have synthesized it while this one waited for the lock.
-    if (!options.force && current()) return { dir, playbooksDir, sourceHash, synthesized: false };
+    const why = staleReason(dir, sourceHash);
+    if (!options.force && !why) return { dir, playbooksDir, sourceHash, synthesized: false };
     options.onProgress?.(
-      `Synthesizing the stack (bundling the functions${isDefault ? '' : `, playbooks ${playbooksDir}`})…`,
+      `Synthesizing the stack (bundling the functions${isDefault ? '' : `, playbooks ${playbooksDir}`}${why && why.includes('something else') ? `; ${why}` : ''})…`,
     );
     const started = Date.now();
     mkdirSync(dir, { recursive: true });
     rmSync(join(dir, STAMP_FILE), { force: true });
     await synthesize(dir, playbooksDir);
-    const stamp: Stamp = { sourceHash, playbooksDir, synthesizedAt: new Date().toISOString() };
-    writeFileSync(join(dir, STAMP_FILE), `${JSON.stringify(stamp, null, 2)}\n`);
+    writeStamp(dir, sourceHash, playbooksDir);
     pruneStaged(dir, playbooksDir);
     return { dir, playbooksDir, sourceHash, synthesized: true, synthMs: Date.now() - started };
   });

@@ -4,13 +4,16 @@
 // the end state each instance is expected to reach, and whose audit history to show. `runDemo` plays it on
 // the local stack, waits until everything settled (ending with a sweep that finds nothing left to do) and
 // returns a report; start.ts prints it.
-import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { parse as parseYaml } from 'yaml';
-import { z } from 'zod';
-import { STATUSES, type Status } from '../../functions/core/types.js';
+import {
+  type DemoExpectation,
+  type DemoTrigger,
+  FleetFileError,
+  readFleetDocument,
+} from '../../cli/fleet-file.js';
+import type { Status } from '../../functions/core/types.js';
 import type { HistoryEvent, InstanceRecord } from '../../functions/shared/state-store-api.js';
-import { applyAction, durationMs, type FleetFile, fleetFileSchema, type ScenarioAction } from './fleet.js';
+import { applyAction, durationMs, expandInstances, type FleetFile, type ScenarioAction } from './fleet.js';
 import {
   type InstanceChange,
   type LocalExecution,
@@ -23,50 +26,7 @@ export class DemoFileError extends Error {
   override name = 'DemoFileError';
 }
 
-const duration = z.union([z.number().nonnegative(), z.string().regex(/^\d+(\.\d+)?(ms|s|m)$/)]);
-
-const triggerSchema = z.strictObject({
-  /** When an instance (Name tag or id) reaches a status, or one of its playbooks a result. */
-  when: z.strictObject({
-    instance: z.string().min(1),
-    status: z.enum(STATUSES).optional(),
-    playbook: z.string().optional(),
-    result: z.string().optional(),
-  }),
-  /** Extra wait after the condition holds. */
-  delay: duration.optional(),
-  action: z.enum(['tag', 'untag', 'stop', 'start', 'terminate']),
-  target: z.union([z.string(), z.array(z.string()).nonempty()]),
-  tags: z.record(z.string(), z.string()).optional(),
-  keys: z.array(z.string()).optional(),
-});
-
-const expectationSchema = z.strictObject({
-  status: z.enum(STATUSES),
-  /** Playbook file → attempts, in run order; each must have succeeded. */
-  playbooks: z.record(z.string(), z.number().int().positive()).optional(),
-  /** SNS messages about this instance. */
-  notifications: z.number().int().nonnegative().optional(),
-});
-
-const demoKeys = {
-  title: z.string().optional(),
-  /** A rules file (laid over playbooks/) or a playbooks folder, relative to the demo file. */
-  rules: z.string().optional(),
-  /**
-   * Inventories (relative to the playbooks folder) that replace the rules' own: the demo's hybrid nodes come
-   * from the sample inventory/onprem.example.ini, which the shipped rules.yaml does not enable.
-   */
-  inventories: z.array(z.string().min(1)).optional(),
-  timeScale: z.number().positive().max(1).optional(),
-  triggers: z.array(triggerSchema).optional(),
-  expect: z.record(z.string(), expectationSchema).optional(),
-  /** Instance (Name or id) whose audit history the demo prints. */
-  history: z.string().optional(),
-};
-
-export type DemoTrigger = z.infer<typeof triggerSchema>;
-export type DemoExpectation = z.infer<typeof expectationSchema>;
+export type { DemoExpectation, DemoTrigger };
 
 export interface DemoFile {
   readonly path: string;
@@ -80,34 +40,30 @@ export interface DemoFile {
   readonly fleet: FleetFile;
 }
 
-/** Reads a demo file (or a plain fleet file: then there are no triggers and no expectations). */
+/**
+ * Reads a demo file (or a plain fleet file: then there are no triggers and no expectations). The file is
+ * checked as a whole (cli/fleet-file.ts) before anything starts: every problem with its path.
+ */
 export function loadDemoFile(path: string): DemoFile {
-  let raw: unknown;
+  let parsed: ReturnType<typeof readFleetDocument>;
   try {
-    raw = parseYaml(readFileSync(path, 'utf8'));
+    parsed = readFleetDocument(path);
   } catch (error) {
-    throw new DemoFileError(`${path}: cannot read it as YAML: ${(error as Error).message}`);
+    if (error instanceof FleetFileError) throw new DemoFileError(error.message);
+    throw error;
   }
-  const record = (raw ?? {}) as Record<string, unknown>;
-  const own = z.object(demoKeys).safeParse(record);
-  const fleetPart = Object.fromEntries(Object.entries(record).filter(([k]) => !(k in demoKeys)));
-  const fleet = fleetFileSchema.safeParse(fleetPart);
-  const issues = [...(own.success ? [] : own.error.issues), ...(fleet.success ? [] : fleet.error.issues)];
-  if (!own.success || !fleet.success) {
-    const lines = issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`);
-    throw new DemoFileError(`${path} is invalid:\n  ${lines.join('\n  ')}`);
-  }
+  const { demo, fleet } = parsed;
   const base = dirname(path);
   return {
     path,
-    ...(own.data.title ? { title: own.data.title } : {}),
-    ...(own.data.rules ? { rules: resolve(base, own.data.rules) } : {}),
-    ...(own.data.inventories ? { inventories: own.data.inventories } : {}),
-    ...(own.data.timeScale ? { timeScale: own.data.timeScale } : {}),
-    triggers: own.data.triggers ?? [],
-    expect: own.data.expect ?? {},
-    ...(own.data.history ? { history: own.data.history } : {}),
-    fleet: fleet.data,
+    ...(demo.title ? { title: demo.title } : {}),
+    ...(demo.rules ? { rules: resolve(base, demo.rules) } : {}),
+    ...(demo.inventories ? { inventories: demo.inventories } : {}),
+    ...(demo.timeScale ? { timeScale: demo.timeScale } : {}),
+    triggers: demo.triggers ?? [],
+    expect: demo.expect ?? {},
+    ...(demo.history ? { history: demo.history } : {}),
+    fleet,
   };
 }
 
@@ -118,7 +74,10 @@ export interface DemoOptions {
   readonly check?: boolean;
   readonly timeScale?: number;
   readonly stateDir?: string;
-  /** Gives up after this long (ms) and reports what was still running. @default 300000 */
+  /**
+   * Gives up after this long (ms) without settling and reports what was still running.
+   * @default defaultTimeoutMs(the fleet): 5 min, plus 20 s per instance beyond 10
+   */
   readonly timeoutMs?: number;
   readonly onProgress?: (message: string) => void;
   readonly onChange?: (change: InstanceChange) => void;
@@ -171,6 +130,8 @@ export interface DemoReport {
   };
   readonly executions: readonly LocalExecution[];
   readonly notifications: number;
+  /** Every message published to the notification topic (subject and body), in order. */
+  readonly notificationMessages: readonly { readonly subject?: string; readonly message: string }[];
   readonly deadLetters: number;
   readonly apiCalls: Readonly<Record<string, number>>;
   /** The last sweep: it found nothing left to do, and wrote nothing. */
@@ -239,7 +200,8 @@ export async function runDemo(options: DemoOptions): Promise<{ report: DemoRepor
   const launchedAt = Date.now();
   options.onStarted?.(stack);
   try {
-    const deadline = launchedAt + (options.timeoutMs ?? 300_000);
+    const timeoutMs = options.timeoutMs ?? defaultTimeoutMs(demo.fleet);
+    const deadline = launchedAt + timeoutMs;
     // Settled = idle, and then a sweep that finds nothing to start: the safety net agrees nothing is left.
     for (let round = 1; ; round++) {
       await stack.waitForIdle({ timeoutMs: Math.max(1_000, deadline - Date.now()) });
@@ -260,8 +222,11 @@ export async function runDemo(options: DemoOptions): Promise<{ report: DemoRepor
       if (armed.has(i)) problems.push(`Trigger ${i + 1} never fired (its condition never held).`);
     }
   } catch (error) {
-    problems.push((error as Error).message);
+    problems.push(
+      `${(error as Error).message} Waited ${Math.round((options.timeoutMs ?? defaultTimeoutMs(demo.fleet)) / 1000)} s in all: npm start -- --timeout <seconds> waits longer.`,
+    );
   }
+  for (const failure of stack.scenario?.failures ?? []) problems.push(`Scenario step ${failure}`);
   const wallMs = Date.now() - launchedAt;
   let report: DemoReport;
   try {
@@ -279,6 +244,15 @@ export async function runDemo(options: DemoOptions): Promise<{ report: DemoRepor
     throw error;
   }
   return { report, stack };
+}
+
+/**
+ * How long a demo may take to settle: 5 minutes, plus 20 s for each instance beyond 10 (a larger fleet
+ * runs more commands on the same 2 cores). `npm start -- --timeout <seconds>` overrides it.
+ */
+export function defaultTimeoutMs(fleet: FleetFile): number {
+  const instances = expandInstances(fleet).length;
+  return 300_000 + Math.max(0, instances - 10) * 20_000;
 }
 
 function triggerHolds(trigger: DemoTrigger, change: InstanceChange): boolean {
@@ -327,6 +301,15 @@ async function buildReport(
     );
   }
   const problems = [...context.problems];
+  // Hosts the rules' inventories brought in that the fleet file does not list: never silently.
+  const notInFleet = [...records.values()]
+    .filter((record) => !stack.fleet.get(record.instanceId))
+    .map((record) => record.facts.name ?? record.instanceId);
+  if (notInFleet.length > 0) {
+    problems.push(
+      `${notInFleet.length} host(s) came from the rules' inventories but are not in the fleet file, so no simulated agent answers for them: ${notInFleet.join(', ')}. Add them to the fleet file (instanceId: mi-…), or use rules without those inventories.`,
+    );
+  }
   const dead = stack.deadLetters();
   if (dead.length > 0) problems.push(`${dead.length} event(s) or invocation(s) dead-lettered.`);
   const unsettled = instances.filter((i) => i.status === 'RUNNING' || (i.status === 'PENDING' && !i.held));
@@ -363,6 +346,10 @@ async function buildReport(
     ...(history ? { history } : {}),
     executions,
     notifications: notifications.length,
+    notificationMessages: notifications.map((n) => ({
+      ...(n.subject ? { subject: n.subject } : {}),
+      message: n.message,
+    })),
     deadLetters: dead.length,
     apiCalls,
     ...(context.finalSweep ? { finalSweep: context.finalSweep } : {}),

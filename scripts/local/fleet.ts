@@ -2,9 +2,17 @@
 // lifecycle operations emit the same EventBridge events AWS does (EC2 state-change, "Tag Change on
 // Resource"), plus a fleet file format (YAML or JSON) with a timed scenario. The EC2 emulator reads
 // instances from here; the SSM emulator asks it which nodes have an Online agent.
-import { readFileSync } from 'node:fs';
-import { parse as parseYaml } from 'yaml';
-import { z } from 'zod';
+import {
+  durationMs,
+  expandInstances,
+  type FleetFile,
+  FleetFileError,
+  INSTANCE_DEFAULTS,
+  type InstanceSpec,
+  LOCAL_INSTANCE_PROFILE,
+  privateIpFor,
+  type ScenarioAction,
+} from '../../cli/fleet-file.js';
 import type { BusEvent } from './event-bus.js';
 import { createRng, type Rng } from './rng.js';
 
@@ -49,24 +57,7 @@ export interface SimInstance {
   agentRegistered: boolean;
 }
 
-export interface InstanceSpec {
-  readonly instanceId?: string;
-  readonly name?: string;
-  readonly tags?: Readonly<Record<string, string>>;
-  readonly instanceType?: string;
-  readonly az?: string;
-  readonly vpcId?: string;
-  readonly subnetId?: string;
-  readonly imageId?: string;
-  readonly platform?: Platform;
-  readonly privateIp?: string;
-  readonly agentOnlineAfterMs?: number | null;
-  /** IAM instance profile name; null = none. Default LOCAL_INSTANCE_PROFILE (EC2 instances only). */
-  readonly instanceProfile?: string | null;
-}
-
-/** The profile a local EC2 instance gets unless its spec says otherwise: SSM core + the stack's InstancePolicy. */
-export const LOCAL_INSTANCE_PROFILE = 'AutoProvisionerInstance';
+export type { InstanceSpec };
 
 export interface ManagedNode {
   readonly instanceId: string;
@@ -105,7 +96,7 @@ export class Fleet {
   private readonly rng: Rng;
   private readonly now: () => number;
   private readonly timers = new Set<NodeJS.Timeout>();
-  private nextIp = 10;
+  private nextIp = 0;
 
   constructor(private readonly options: FleetOptions) {
     this.account = options.account ?? '123456789012';
@@ -156,12 +147,12 @@ export class Fleet {
       instanceId,
       kind,
       tags,
-      instanceType: spec.instanceType ?? d.instanceType ?? 't3.micro',
+      instanceType: spec.instanceType ?? d.instanceType ?? INSTANCE_DEFAULTS.instanceType,
       az: spec.az ?? d.az ?? `${this.region}a`,
-      vpcId: spec.vpcId ?? d.vpcId ?? 'vpc-0a1b2c3d4e5f60718',
-      subnetId: spec.subnetId ?? d.subnetId ?? 'subnet-0a1b2c3d4e5f60718',
-      imageId: spec.imageId ?? d.imageId ?? 'ami-0abcdef1234567890',
-      platform: spec.platform ?? d.platform ?? 'linux',
+      vpcId: spec.vpcId ?? d.vpcId ?? INSTANCE_DEFAULTS.vpcId,
+      subnetId: spec.subnetId ?? d.subnetId ?? INSTANCE_DEFAULTS.subnetId,
+      imageId: spec.imageId ?? d.imageId ?? INSTANCE_DEFAULTS.imageId,
+      platform: spec.platform ?? d.platform ?? INSTANCE_DEFAULTS.platform,
       privateIp: spec.privateIp ?? this.allocateIp(),
       state: 'pending',
       // Without an instance profile an EC2 instance's agent has no credentials: it never registers.
@@ -302,8 +293,7 @@ export class Fleet {
   }
 
   private allocateIp(): string {
-    const n = this.nextIp++;
-    return `10.0.${Math.floor(n / 250)}.${(n % 250) + 4}`;
+    return privateIpFor(this.nextIp++);
   }
 
   private envelope(
@@ -358,154 +348,67 @@ export function isoSeconds(ms: number): string {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Fleet file + scenario
+// Fleet file (parsed and checked by cli/fleet-file.ts, shared with `autoprov plan --fleet`) + scenario
 
-const duration = z.union([
-  z.number().nonnegative(),
-  z.string().regex(/^\d+(\.\d+)?(ms|s|m)$/, 'a duration like 500ms, 5s or 2m'),
-]);
-
-const instanceFields = {
-  instanceType: z.string().optional(),
-  az: z.string().optional(),
-  vpcId: z.string().optional(),
-  subnetId: z.string().optional(),
-  imageId: z.string().optional(),
-  platform: z.enum(['linux', 'windows']).optional(),
-  agentOnlineAfterMs: z.number().nonnegative().nullable().optional(),
-  /** IAM instance profile: one the local stack defines (see scripts/local/stack.ts), or null for none. */
-  instanceProfile: z.string().min(1).nullable().optional(),
-};
-
-const instanceEntry = z.strictObject({
-  instanceId: z
-    .string()
-    .regex(/^(i-[0-9a-f]{8}|i-[0-9a-f]{17}|mi-[0-9a-f]{17})$/, 'an EC2 (i-…) or hybrid (mi-…) id')
-    .optional(),
-  name: z.string().min(1).optional(),
-  /** Launch N copies named `<name>-1` … `<name>-N`. */
-  count: z.number().int().positive().optional(),
-  tags: z.record(z.string(), z.string()).optional(),
-  privateIp: z.string().optional(),
-  /** false: declared here, launched by a scenario `launch` action. Default true. */
-  launch: z.boolean().optional(),
-  ...instanceFields,
-});
-
-const scenarioAction = z.strictObject({
-  at: duration,
-  action: z.enum(['launch', 'tag', 'untag', 'stop', 'start', 'terminate']),
-  /** Instance id or Name tag (for launch: the name of a declared instance). */
-  target: z.union([z.string(), z.array(z.string()).nonempty()]),
-  tags: z.record(z.string(), z.string()).optional(),
-  keys: z.array(z.string()).optional(),
-});
-
-export const fleetFileSchema = z.strictObject({
-  defaults: z.strictObject(instanceFields).optional(),
-  instances: z.array(instanceEntry),
-  scenario: z.array(scenarioAction).optional(),
-});
-
-export type FleetFile = z.infer<typeof fleetFileSchema>;
-export type ScenarioAction = z.infer<typeof scenarioAction>;
-
-export class FleetFileError extends Error {
-  override name = 'FleetFileError';
-}
-
-/** Parses a fleet file (YAML or JSON — YAML is a superset) and reports problems with their path. */
-export function parseFleetFile(text: string, source = 'fleet file'): FleetFile {
-  let raw: unknown;
-  try {
-    raw = parseYaml(text);
-  } catch (error) {
-    throw new FleetFileError(`${source}: not valid YAML/JSON: ${(error as Error).message}`);
-  }
-  const result = fleetFileSchema.safeParse(raw);
-  if (!result.success) {
-    const problems = result.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`);
-    throw new FleetFileError(`${source} is invalid:\n  ${problems.join('\n  ')}`);
-  }
-  for (const [i, action] of (result.data.scenario ?? []).entries()) {
-    if (action.action === 'tag' && !action.tags)
-      throw new FleetFileError(`${source}: scenario.${i}: tag needs tags`);
-    if (action.action === 'untag' && !action.keys)
-      throw new FleetFileError(`${source}: scenario.${i}: untag needs keys`);
-  }
-  return result.data;
-}
-
-export function loadFleetFile(path: string): FleetFile {
-  return parseFleetFile(readFileSync(path, 'utf8'), path);
-}
-
-export function durationMs(value: number | string): number {
-  if (typeof value === 'number') return value;
-  const match = /^(\d+(?:\.\d+)?)(ms|s|m)$/.exec(value);
-  if (!match) throw new FleetFileError(`Bad duration "${value}"`);
-  const n = Number(match[1]);
-  return match[2] === 'ms' ? n : match[2] === 's' ? n * 1000 : n * 60_000;
-}
-
-/** Expands `count` into individual specs; keeps `launch: false` entries for the scenario. */
-export function expandInstances(file: FleetFile): { spec: InstanceSpec; launchNow: boolean }[] {
-  const out: { spec: InstanceSpec; launchNow: boolean }[] = [];
-  for (const entry of file.instances) {
-    const { count, launch, ...rest } = entry;
-    const spec: InstanceSpec = { ...file.defaults, ...rest };
-    if (count === undefined) {
-      out.push({ spec, launchNow: launch ?? true });
-      continue;
-    }
-    if (entry.instanceId) throw new FleetFileError('An entry with count cannot also fix an instanceId');
-    for (let i = 1; i <= count; i++) {
-      out.push({ spec: { ...spec, name: `${entry.name ?? 'instance'}-${i}` }, launchNow: launch ?? true });
-    }
-  }
-  return out;
-}
+export {
+  durationMs,
+  expandInstances,
+  type FleetFile,
+  FleetFileError,
+  fleetFileSchema,
+  LOCAL_INSTANCE_PROFILE,
+  loadFleetFile,
+  parseFleetFile,
+  type ScenarioAction,
+} from '../../cli/fleet-file.js';
 
 export interface ScenarioRun {
-  /** Resolves after the last action ran. */
+  /** Resolves after the last action ran (whether or not each succeeded: see `failures`). */
   readonly done: Promise<void>;
+  /** The actions that failed so far, each with its path in the file and the reason. */
+  readonly failures: readonly string[];
   cancel(): void;
 }
 
 /**
  * Launches the file's initial instances now and plays its scenario: each action at `at` × timeScale
- * after the call. `launch` actions launch a declared `launch: false` instance by name.
+ * after the call. `launch` actions launch a declared `launch: false` instance by name. An action that
+ * fails (say, tagging a terminated instance) is recorded in `failures` and the scenario goes on.
  */
 export function playFleetFile(
   fleet: Fleet,
   file: FleetFile,
-  options: { timeScale?: number } = {},
+  options: { timeScale?: number; onFailure?: (failure: string) => void } = {},
 ): ScenarioRun {
   const declared = new Map<string, InstanceSpec>();
   for (const { spec, launchNow } of expandInstances(file)) {
     if (launchNow) fleet.launch(spec);
-    else declared.set(spec.name ?? spec.instanceId ?? '', spec);
+    else declared.set(spec.name ?? spec.instanceId, spec);
   }
   const scale = options.timeScale ?? 1;
   const timers: NodeJS.Timeout[] = [];
-  const actions = [...(file.scenario ?? [])].sort((a, b) => durationMs(a.at) - durationMs(b.at));
-  const done = new Promise<void>((resolve, reject) => {
+  const failures: string[] = [];
+  const actions = [...(file.scenario ?? []).entries()].sort(
+    ([, a], [, b]) => durationMs(a.at) - durationMs(b.at),
+  );
+  const done = new Promise<void>((resolve) => {
     if (actions.length === 0) return resolve();
     let remaining = actions.length;
-    for (const action of actions) {
+    for (const [index, action] of actions) {
       const timer = setTimeout(() => {
         try {
           applyAction(fleet, action, declared);
         } catch (error) {
-          reject(error);
-          return;
+          const failure = `scenario.${index} (at ${action.at}: ${action.action} ${[action.target].flat().join(', ')}) failed: ${(error as Error).message}`;
+          failures.push(failure);
+          options.onFailure?.(failure);
         }
         if (--remaining === 0) resolve();
       }, durationMs(action.at) * scale);
       timers.push(timer);
     }
   });
-  return { done, cancel: () => timers.forEach(clearTimeout) };
+  return { done, failures, cancel: () => timers.forEach(clearTimeout) };
 }
 
 export function applyAction(

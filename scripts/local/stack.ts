@@ -13,6 +13,7 @@ import {
   UpdateTimeToLiveCommand,
 } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { SSM_ONLY_INSTANCE_PROFILE } from '../../cli/fleet-file.js';
 import type { Status } from '../../functions/core/types.js';
 import { StateStore } from '../../functions/shared/state-store.js';
 import type { InstanceRecord } from '../../functions/shared/state-store-api.js';
@@ -77,7 +78,7 @@ export interface LocalStackOptions {
    * @default 1 (wall-clock: ansible-playbook takes real seconds whatever the time scale)
    */
   readonly scenarioTimeScale?: number;
-  /** A playbooks folder, or a rules file laid over playbooks/: a different bundle, synthesized for real. */
+  /** A playbooks folder, or a rules file whose folder is the playbooks folder: a different bundle, synthesized for real. */
   readonly rules?: string;
   /** Check mode: the rules' `defaults.check` is set to true (synthesized as a separate bundle). */
   readonly check?: boolean;
@@ -273,7 +274,7 @@ function throttleConfig(value: number | ThrottleConfig | undefined): ThrottleCon
 }
 
 /** A profile with only AmazonSSMManagedInstanceCore: the instance registers but cannot read the bundle. */
-export const SSM_ONLY_INSTANCE_PROFILE = 'SsmCoreOnly';
+export { SSM_ONLY_INSTANCE_PROFILE };
 
 /**
  * The local IAM: the stack's managed policies, and two instance profiles for the simulated fleet —
@@ -608,19 +609,16 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
             }
             return undefined;
           })()
-        : playFleetFile(fleet, fleetFile, { timeScale: options.scenarioTimeScale ?? 1 });
+        : playFleetFile(fleet, fleetFile, {
+            timeScale: options.scenarioTimeScale ?? 1,
+            onFailure: (failure) => progress(`Scenario step failed: ${failure}`),
+          });
     let scenarioDone = scenario === undefined;
     if (scenario) {
       cleanups.push(() => scenario.cancel());
-      scenario.done.then(
-        () => {
-          scenarioDone = true;
-        },
-        (error: unknown) => {
-          scenarioDone = true;
-          progress(`Scenario failed: ${error instanceof Error ? error.message : String(error)}`);
-        },
-      );
+      void scenario.done.then(() => {
+        scenarioDone = true;
+      });
     }
 
     const counters = (): Record<string, CallCounter> => ({ ...server.counters(), ...proxy.counters() });
@@ -720,6 +718,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         AWS_ENDPOINT_URL: server.endpoint,
         AWS_ENDPOINT_URL_DYNAMODB: ddb.endpoint,
         AUTOPROV_STACK: spec.stackName,
+        // The CLI shows these folders instead of CloudWatch console links (cli/local-links.ts).
+        AUTOPROV_LOCAL_LOGS: join(logDir, 'commands'),
       }),
       onChange: (listener) => changes.subscribe(listener),
       waitForIdle: async ({ timeoutMs = 120_000, includeScenario = true } = {}) => {

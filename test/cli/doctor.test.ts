@@ -146,11 +146,81 @@ describe('autoprov doctor against the local endpoints', () => {
       'fix: autoprov history i-0f000000000000004 links the full log; fix the cause, then autoprov retry i-0f000000000000004',
     );
     expect(lineOf(run.stdout, 'Recent failed executions')).toBe(
-      '  ! Recent failed executions: 1 in the last 24 h: i-0f000000000000004-g1',
+      '  ! Recent failed executions: 1 in the last 24 h: i-0f000000000000004-g1 (FAILED, execution FAILED)',
     );
     expect(lineOf(run.stdout, 'Dead-letter queues')).toContain(
       '! Dead-letter queues: not checked: no queue URL known',
     );
+  });
+
+  it('is never green on a failed host: a FAILED record whose execution SUCCEEDED (as the workflow ends) fails the execution check and counts as a recent failure', async () => {
+    // The real workflow records a failed playbook, notifies, and ends SUCCEEDED.
+    aws.fleet.launch({ instanceId: 'i-0f000000000000006', name: 'failed-playbook', tags: OPT_IN });
+    await seedRecord(table.store, {
+      instanceId: 'i-0f000000000000006',
+      name: 'failed-playbook',
+      status: 'FAILED',
+      reason: 'webserver.yml: task "Install nginx" failed',
+      playbooks: [{ file: 'webserver.yml', status: 'Failed', attempts: 3 }],
+    });
+    await sfn.send(
+      new StartExecutionCommand({
+        stateMachineArn: aws.stateMachineArn,
+        name: 'i-0f000000000000006-g1',
+        input: JSON.stringify({ instanceId: 'i-0f000000000000006', generation: 1 }),
+      }),
+    );
+    await aws.sfn.drain();
+
+    const run = await runInProcess(['doctor', 'failed-playbook'], { env });
+
+    expect(run.code).toBe(1);
+    expect(run.stdout).not.toMatch(/✔ (Last execution|Recent failed executions)/);
+    expect(lineOf(run.stdout, 'Last execution')).toBe(
+      '  ✖ Last execution: i-0f000000000000006-g1 ended without a workflow error, but its run was recorded FAILED: webserver.yml: task "Install nginx" failed',
+    );
+    expect(lineOf(run.stdout, 'Recent failed executions')).toBe(
+      '  ! Recent failed executions: 2 in the last 24 h: i-0f000000000000004-g1 (FAILED, execution FAILED), i-0f000000000000006-g1 (FAILED)',
+    );
+  });
+
+  it('does not tell a terminated instance to start, nor check its profile and agent', async () => {
+    aws.fleet.launch({ instanceId: 'i-0f000000000000007', name: 'gone', tags: OPT_IN });
+    aws.fleet.managedNode('i-0f000000000000007');
+    aws.fleet.terminate('i-0f000000000000007');
+
+    const run = await runInProcess(['doctor', 'i-0f000000000000007', '--json'], { env });
+
+    const document = JSON.parse(run.stdout) as {
+      checks: { title: string; status: string; detail: string; fix?: string }[];
+    };
+    const text = JSON.stringify(document.checks);
+    expect(text).not.toContain('start-instances');
+    expect(text).not.toContain('make sure the instance is running');
+    expect(document.checks.find((c) => c.title === 'EC2 state')).toMatchObject({
+      status: 'fail',
+      detail: 'terminated: the instance is gone for good and is never provisioned again',
+    });
+    expect(document.checks.find((c) => c.title === 'SSM agent')?.status).toBe('warn');
+    expect(document.checks.map((c) => c.title)).not.toContain('Bundle read policy');
+    expect(document.checks.map((c) => c.title)).not.toContain('Opt-in tag');
+  });
+
+  it('tells a hybrid node whose agent lost its connection about the node and its activation, not instance profiles', async () => {
+    aws.fleet.launch({ instanceId: 'mi-0fedcba9876543210' });
+    aws.fleet.managedNode('mi-0fedcba9876543210');
+    aws.fleet.stop('mi-0fedcba9876543210');
+
+    const run = await runInProcess(['doctor', 'mi-0fedcba9876543210', '--json'], { env });
+
+    const document = JSON.parse(run.stdout) as {
+      checks: { title: string; status: string; detail: string; fix?: string }[];
+    };
+    const agent = document.checks.find((c) => c.title === 'SSM agent');
+    expect(agent?.status).toBe('fail');
+    expect(agent?.fix).toContain('activation');
+    const fixes = document.checks.map((c) => c.fix ?? '').join('\n');
+    expect(fixes).not.toMatch(/instance profile|start-instances|instance is running/);
   });
 
   it('checks a hybrid node against the static inventory and skips the instance-profile check with a note', async () => {
@@ -243,7 +313,7 @@ describe('autoprov doctor against the local endpoints', () => {
         '  ✖ Dead-letter queue AnsibleAutoProvisioner-FailedEvents: 3 messages: events or invocations that failed every retry',
       );
       expect(run.stdout).toContain(`aws sqs receive-message --queue-url ${DLQ}`);
-      expect(lineOf(run.stdout, 'Recent failed executions')).toContain('1 in the last 24 h');
+      expect(lineOf(run.stdout, 'Recent failed executions')).toContain('2 in the last 24 h');
     });
 
     it('with ansibleInstall=preinstalled (stack output), says the image needs unzip and how to check it', async () => {

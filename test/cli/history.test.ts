@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { formatDetails, logLinks, runLinks } from '../../cli/commands/history.js';
+import { commandLogUrl } from '../../functions/callback/log-url.js';
 import type { HistoryEvent } from '../../functions/shared/state-store-api.js';
 import { createTestTable, type TestTable } from '../helpers/ddb.js';
 import { type LocalAws, runInProcess, runSubprocess, seedRecord, startLocalAws, useEnv } from './harness.js';
@@ -58,7 +59,7 @@ describe('autoprov history (DynamoDB Local)', () => {
     expect(run.stdout).toContain(`g1 webserver.yml  ${LOG}`);
   });
 
-  it('finds the instance by its Name tag and prints JSON', async () => {
+  it('finds the instance by its Name tag and prints JSON; --limit keeps the newest events', async () => {
     const run = await runInProcess(['history', 'web-1', '--json', '--limit', '2'], { env });
 
     expect(run.code).toBe(0);
@@ -68,8 +69,33 @@ describe('autoprov history (DynamoDB Local)', () => {
       runs: { executionName: string }[];
     };
     expect(document.instanceId).toBe(ID);
-    expect(document.events.map((event) => event.type)).toEqual(['DETECTED', 'CLAIMED']);
+    expect(document.events.map((event) => event.type)).toEqual(['CLAIMED', 'PLAYBOOK_FAILED']);
     expect(document.runs.map((r) => r.executionName)).toEqual([`${ID}-g1`]);
+  });
+
+  it('in local mode (AUTOPROV_LOCAL_LOGS) links the local log folder, not an AWS console', async () => {
+    const id = 'i-0ddddddddddddddd2';
+    const commandId = 'c0ffee00-0000-4000-8000-000000000002';
+    const url = commandLogUrl({
+      region: 'us-east-1',
+      logGroup: '/autoprov/commands',
+      commandId,
+      instanceId: id,
+    });
+    await seedRecord(table.store, {
+      instanceId: id,
+      name: 'web-2',
+      status: 'FAILED',
+      playbooks: [{ file: 'webserver.yml', status: 'Failed', attempts: 1, logUrl: url }],
+    });
+
+    const run = await runInProcess(['history', id], {
+      env: { ...env, AUTOPROV_LOCAL_LOGS: '/work/.local/run-1/logs/commands' },
+    });
+
+    expect(run.code).toBe(0);
+    expect(run.stdout).toContain(`/work/.local/run-1/logs/commands/autoprov_commands/${commandId}/${id}`);
+    expect(run.stdout).not.toContain('console.aws.amazon.com');
   });
 
   it('says what to do for an unknown instance (exit 1) and for a missing argument (exit 2)', async () => {

@@ -162,6 +162,9 @@ describe('README commands, run as written (scratch checkout, no AWS account)', (
 
       // Assess
       expect(run.code, `${command}\n${run.stdout.slice(-2000)}\n${run.stderr.slice(-3000)}`).toBe(0);
+      // A --json example prints exactly one JSON document on stdout (no npm banner before it).
+      if (/ --json( |$)/.test(command))
+        expect(() => JSON.parse(run.stdout), run.stdout.slice(0, 500)).not.toThrow();
       if (command === 'npm run synth') {
         expect(existsSync(join(checkout.dir, 'cdk.out', 'AnsibleAutoProvisioner.template.json'))).toBe(true);
       }

@@ -1,12 +1,13 @@
 // `npm start` in text mode with the user's own fleet file, its own rules and --check: the live status
 // lines, the summary, the audit history and the locations are printed, the expectations of the fleet file
 // are checked, and check mode really reached ansible-playbook (nothing written in the sandbox).
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { assertJava } from '../../scripts/local/dynamodb-local.js';
 import { assertAnsible } from '../../scripts/local/ssm-agent.js';
+import { playbooksDir } from '../helpers/paths.js';
 import { runScript } from '../helpers/run-process.js';
 
 const ID = 'i-0e2e0a00000000001';
@@ -19,6 +20,8 @@ describe('npm start -- --fleet <file> --check (text output)', () => {
     // Arrange
     assertJava();
     assertAnsible();
+    // A rules file's folder is its playbooks folder (--rules means the same as in autoprov validate).
+    cpSync(playbooksDir, dir, { recursive: true });
     writeFileSync(
       join(dir, 'rules.yaml'),
       [

@@ -1,6 +1,6 @@
 // Shared by the end-to-end suites (test/e2e/*.test.ts): rules files for the scenarios, instance ids, and
 // small helpers that read outcomes from the local stack (records, history, the SSM emulator's commands).
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { HistoryEvent, InstanceRecord } from '../../functions/shared/state-store-api.js';
@@ -9,6 +9,7 @@ import type { InstanceSpec } from '../../scripts/local/fleet.js';
 import type { CommandRecord, InvocationRecord } from '../../scripts/local/services/ssm.js';
 import { assertAnsible } from '../../scripts/local/ssm-agent.js';
 import type { LocalStack } from '../../scripts/local/stack.js';
+import { playbooksDir } from '../helpers/paths.js';
 
 export const OPT_IN = { 'autoprov:enabled': 'true' } as const;
 
@@ -53,7 +54,12 @@ export const FIXED_RULES = FAILING_RULES.replaceAll('http_port: "0"', 'http_port
  * Writes a rules file into `dir` (a state dir the suite removes). Local mode stages it over playbooks/ under a
  * content hash, so the same text reuses the same synthesized assembly run after run.
  */
+/**
+ * A rules file in `dir`, beside a copy of the shipped playbooks (a rules file's folder is its playbooks
+ * folder, as for `--rules` everywhere).
+ */
 export function rulesFile(dir: string, name: string, text: string): string {
+  if (!existsSync(join(dir, 'baseline.yml'))) cpSync(playbooksDir, dir, { recursive: true });
   const path = join(dir, `rules-${name}.yaml`);
   writeFileSync(path, text);
   return path;

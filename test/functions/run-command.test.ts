@@ -195,7 +195,12 @@ describe('runCommand, kind playbook', () => {
         sentAs: 'motd_b64',
       },
     ]);
-    for (const event of adjusted) expect(event.reason).toEqual(expect.any(String));
+    // Each reason names its variable first (what it is, what became of it), never its value.
+    expect(adjusted.map((event) => event.reason?.split(':')[0])).toEqual([
+      'bad key dropped',
+      'empty dropped',
+      'motd encoded as motd_b64',
+    ]);
     expect(JSON.stringify(store.history)).not.toContain('curl evil');
     expect(store.history.at(-1)?.type).toBe('COMMAND_SENT');
   });
@@ -244,6 +249,31 @@ describe('runCommand, kind playbook', () => {
       name: 'PlaybookFailed',
       message: expect.stringMatching(/InvalidInstanceId.*SSM agent is not registered/),
     });
+  });
+
+  it('for a hybrid node, names its activation instead of an instance profile it cannot have', async () => {
+    const store = new FakeStateStore();
+    const node = 'mi-0abcdef1234567890';
+    store.seed({
+      instanceId: node,
+      facts: { ...facts, instanceId: node, source: 'inventory' },
+      status: 'RUNNING',
+      generation: 4,
+      executionName: `${node}-g4`,
+      leaseExpiresAt: '2025-01-02T03:00:00.000Z',
+      playbooks: [...planned],
+    });
+    ssmMock
+      .on(SendCommandCommand)
+      .rejects(new InvalidInstanceId({ message: 'Instances not in a valid state', $metadata: {} }));
+
+    const failure = await runCommand(playbookInput({ instanceId: node }), deps(store)).catch(
+      (error: Error) => error,
+    );
+
+    expect(failure).toMatchObject({ name: 'PlaybookFailed' });
+    expect((failure as Error).message).toContain('hybrid activation');
+    expect((failure as Error).message).not.toContain('instance profile');
   });
 
   it('refuses to run when the deployed rules no longer plan the recorded playbook at that index', async () => {

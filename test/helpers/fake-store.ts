@@ -422,12 +422,16 @@ export class FakeStateStore implements StateStoreApi {
     this.history.push(copy(event));
   }
 
-  async listHistory(instanceId: string, options?: { limit?: number }): Promise<HistoryEvent[]> {
+  async listHistory(
+    instanceId: string,
+    options?: { limit?: number; newest?: boolean },
+  ): Promise<HistoryEvent[]> {
     // The store's sort key is `EVT#<at>#<seq>`: by time, then in the order written (a stable sort).
     const events = this.history
       .filter((event) => event.instanceId === instanceId)
       .sort((a, b) => byKey(a.at, b.at));
-    return copy(options?.limit === undefined ? events : events.slice(0, options.limit));
+    if (options?.limit === undefined) return copy(events);
+    return copy(options.newest ? events.slice(-options.limit) : events.slice(0, options.limit));
   }
 
   /** Like the status index: one status, by `dueAt` (lease expiry while RUNNING, else the last move). */

@@ -908,10 +908,12 @@ describe.each(IMPLEMENTATIONS)('StateStoreApi contract: $name', ({ create }) => 
 
       const history = await store.listHistory('i-1');
       const firstTwo = await store.listHistory('i-1', { limit: 2 });
+      const lastTwo = await store.listHistory('i-1', { limit: 2, newest: true });
 
       expect(history.map((e) => e.details?.commandId)).toEqual(['cmd-1', 'cmd-2', 'cmd-3', 'cmd-3b']);
       expect(history[0]).toEqual(events[1]);
       expect(firstTwo.map((e) => e.details?.commandId)).toEqual(['cmd-1', 'cmd-2']);
+      expect(lastTwo.map((e) => e.details?.commandId)).toEqual(['cmd-3', 'cmd-3b']);
       expect(await store.listHistory('i-2')).toHaveLength(1);
       expect(await store.listHistory('i-3')).toEqual([]);
     });
