@@ -56,12 +56,13 @@ describe('autoprov entry point', () => {
         HOME: process.env.HOME ?? '/tmp',
         npm_config_yes: 'false',
       },
-      timeout: 60_000,
+      // A safety net only (a hung bin must not hang CI): never what the outcome depends on.
+      timeout: 280_000,
     });
     expect(run.error).toBeUndefined();
     expect(run.status).toBe(0);
     expect(run.stdout).toContain('Usage: autoprov status');
-  });
+  }, 300_000);
 
   it('parses repeated options into lists', () => {
     const args = parseCommandArgs(['--dlq', 'a', '--dlq', 'b', 'i-1'], {

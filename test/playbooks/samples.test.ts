@@ -44,7 +44,7 @@ function runPlaybook(
   for (const [key, value] of Object.entries(options.extraVars ?? {})) args.push('-e', `${key}=${value}`);
   args.push(join(playbooksDir, file));
   return new Promise((resolve) => {
-    const child = spawn('ansible-playbook', args, { cwd: scratch, env, timeout: 120_000 });
+    const child = spawn('ansible-playbook', args, { cwd: scratch, env });
     let output = '';
     const collect = (chunk: Buffer) => {
       output += chunk.toString();
