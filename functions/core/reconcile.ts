@@ -3,7 +3,8 @@
 // a plan comes out; the sweep and the event detector execute it. Both build their observations with
 // `observeEc2` / `observeInventoryHost` so a detection and a sweep of the same unchanged instance
 // always agree on its facts hash (otherwise they would overwrite each other on every run).
-import { ec2Tags, factsFromEc2, factsFromInventoryHost, isHeld, isOptedIn, mergeFacts } from './facts.js';
+import { isHeld, isOptedIn } from './eligibility.js';
+import { ec2Tags, factsFromEc2, factsFromInventoryHost, mergeFacts } from './facts.js';
 import { factsHash, fingerprint } from './fingerprint.js';
 import { matchRules } from './matcher.js';
 import { isTerminal } from './status.js';

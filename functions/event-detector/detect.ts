@@ -14,7 +14,8 @@
 //   inventories (being listed is the opt-in), so a listed node is detected exactly as the sweep observes
 //   it (no EC2 call: EC2 does not know mi- ids); an unlisted one is ignored.
 import { DescribeInstancesCommand, type EC2Client } from '@aws-sdk/client-ec2';
-import { ec2Tags, isOptedIn } from '../core/facts.js';
+import { isOptedIn } from '../core/eligibility.js';
+import { ec2Tags } from '../core/facts.js';
 import {
   decideInstance,
   type Observation,

@@ -1,5 +1,6 @@
 // The contract of the DynamoDB state store (DESIGN §4). Implemented by `state-store.ts`;
 // handlers depend on this interface so tests can pass either the real store (DynamoDB Local) or a fake.
+import type { ClaimReason } from '../core/eligibility.js';
 import type { KnownInstance } from '../core/reconcile.js';
 import type { HostFacts, PlannedPlaybook, PlaybookRunStatus, Source, Status } from '../core/types.js';
 
@@ -94,8 +95,8 @@ export interface InstanceRecord {
   readonly lastRunAt?: string;
 }
 
-/** Why a claim was requested; recorded in history. */
-export type ClaimReason = 'new' | 'lease-expired' | 'fingerprint-changed' | 'operator-retry' | 'pending';
+/** Why a claim was requested; recorded in history. Decided with the rest of eligibility in core. */
+export type { ClaimReason } from '../core/eligibility.js';
 
 export type ClaimResult =
   | {

@@ -3,7 +3,8 @@
 // nothing. New hosts are claimed before anything else; work runs with bounded concurrency, and one
 // instance's failure is counted and logged while the rest carry on.
 import type { EC2Client } from '@aws-sdk/client-ec2';
-import { ec2Tags, isOptedIn } from '../core/facts.js';
+import { isOptedIn } from '../core/eligibility.js';
+import { ec2Tags } from '../core/facts.js';
 import {
   type InstancePlan,
   type KnownInstance,

@@ -2,14 +2,13 @@ import { describe, expect, it } from 'vitest';
 import {
   factsFromEc2,
   factsFromInventoryHost,
-  isHeld,
-  isOptedIn,
   MissingInstanceIdError,
   mergeFacts,
   parseGroupsTag,
   platformOf,
   tagVarName,
 } from '../../functions/core/facts.js';
+import { isHeld, isOptedIn } from '../../functions/core/eligibility.js';
 import type { Ec2InstanceShape, InventoryHost, RulesConfig } from '../../functions/core/types.js';
 
 const config: RulesConfig = {

@@ -2,8 +2,6 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   assertTransition,
-  CLAIMABLE_FROM,
-  canClaim,
   canTransition,
   IllegalTransitionError,
   InconsistentResultsError,
@@ -11,6 +9,7 @@ import {
   outcomeOf,
   summarizeOutcome,
 } from '../../functions/core/status.js';
+import { CLAIMABLE_FROM, canClaim } from '../../functions/core/eligibility.js';
 import {
   type PlaybookOutcome,
   type PlaybookRunStatus,
