@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { isHeld, isOptedIn } from '../../functions/core/eligibility.js';
 import {
   factsFromEc2,
   factsFromInventoryHost,
@@ -8,7 +9,6 @@ import {
   platformOf,
   tagVarName,
 } from '../../functions/core/facts.js';
-import { isHeld, isOptedIn } from '../../functions/core/eligibility.js';
 import type { Ec2InstanceShape, InventoryHost, RulesConfig } from '../../functions/core/types.js';
 
 const config: RulesConfig = {

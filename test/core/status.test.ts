@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { CLAIMABLE_FROM, canClaim } from '../../functions/core/eligibility.js';
 import {
   assertTransition,
   canTransition,
@@ -9,7 +10,6 @@ import {
   outcomeOf,
   summarizeOutcome,
 } from '../../functions/core/status.js';
-import { CLAIMABLE_FROM, canClaim } from '../../functions/core/eligibility.js';
 import {
   type PlaybookOutcome,
   type PlaybookRunStatus,
