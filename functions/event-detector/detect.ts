@@ -4,7 +4,7 @@
 // - running / tag change on an opted-in instance → record (upsert), then claim + StartExecution when
 //   the record is due (same pure decision as the sweep: core/reconcile.ts decideInstance).
 // - a second `running` for a claimed instance: the upsert finds nothing changed and the record is
-//   not due, so nothing is written at all (no CLAIM_LOST noise); a lost claim race is also silent.
+//   not due, so nothing is written at all (no history noise); a lost claim race is also silent.
 // - terminated / shutting-down → ORPHANED 'terminated' + one notification. Terminal for good: a late
 //   `running` event re-reads the instance, sees `terminated`, and changes nothing.
 // - opt-in tag removed (confirmed by DescribeInstances) → ORPHANED 'opted-out' + notification,
