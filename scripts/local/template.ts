@@ -43,6 +43,8 @@ export interface LocalFunctionSpec {
   readonly environment: Readonly<Record<string, string>>;
   readonly timeoutSeconds: number;
   readonly memoryMb: number;
+  /** Retries of a failed asynchronous invocation: its AWS::Lambda::EventInvokeConfig, else Lambda's default. */
+  readonly asyncRetryAttempts: number;
   /** POWERTOOLS_SERVICE_NAME, when set: the function's role (`sweep`, `callback`, …). */
   readonly serviceName?: string;
   /** Its execution role and the statements of the AWS::IAM::Policy resources attached to it, resolved. */
@@ -279,6 +281,15 @@ export function readLocalStack(assemblyDir: string, options: ResolveOptions = {}
       .flatMap(([, policy]) => (resolve(policy.Properties?.PolicyDocument) as PolicyDocument).Statement);
     return { name: ref(roleId), statements };
   };
+  // "By default, Lambda retries an asynchronous invocation twice" (Lambda Developer Guide, "Configuring error
+  // handling for asynchronous invocation", https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-error-handling.html);
+  // an EventInvokeConfig's MaximumRetryAttempts (0-2) replaces that.
+  const asyncRetries = new Map<string, number>();
+  for (const [, r] of byType('AWS::Lambda::EventInvokeConfig')) {
+    const p = r.Properties ?? {};
+    if (typeof p.MaximumRetryAttempts === 'number')
+      asyncRetries.set(String(resolve(p.FunctionName)), p.MaximumRetryAttempts);
+  }
   const functions: LocalFunctionSpec[] = [];
   for (const [id, r] of byType('AWS::Lambda::Function')) {
     const p = r.Properties ?? {};
@@ -314,6 +325,7 @@ export function readLocalStack(assemblyDir: string, options: ResolveOptions = {}
       environment,
       timeoutSeconds: typeof p.Timeout === 'number' ? p.Timeout : 3,
       memoryMb: typeof p.MemorySize === 'number' ? p.MemorySize : 128,
+      asyncRetryAttempts: asyncRetries.get(ref(id)) ?? 2,
       ...(environment.POWERTOOLS_SERVICE_NAME ? { serviceName: environment.POWERTOOLS_SERVICE_NAME } : {}),
     });
   }
@@ -354,7 +366,8 @@ export function readLocalStack(assemblyDir: string, options: ResolveOptions = {}
           rateSeconds: rateSeconds(p.ScheduleExpression, `Rule ${id}`),
           target,
           input: JSON.parse(input) as unknown,
-          maximumRetryAttempts: 2,
+          // A rule invokes its Lambda target asynchronously: the function's own async retries apply.
+          maximumRetryAttempts: functions.find((f) => f.name === target)?.asyncRetryAttempts ?? 2,
         });
       }
       continue;
