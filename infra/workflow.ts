@@ -201,9 +201,6 @@ export class ProvisioningWorkflow extends Construct {
         kind: 'playbook',
         playbookIndex: $.numberAt('$.step.index'),
         attempt: $.numberAt('$.attempt'),
-        // Not read by the λ: lets the local runner, which resolves TimeoutSecondsPath against the
-        // Parameters output instead of the state input, find the same value (asl.ts forLocalRunner).
-        taskTimeoutSeconds: $.numberAt('$.step.taskTimeoutSeconds'),
       },
       sfn.Timeout.at('$.step.taskTimeoutSeconds'),
       'SendCommand AWS-ApplyAnsiblePlaybooks, then wait for the callback (task token): no polling.',

@@ -2,14 +2,14 @@
 // function (handler, bundled asset directory, environment), the state machine's ASL, the EventBridge rules,
 // the sweep schedule, the SSM documents, the state table, the topics, buckets and the playbook bundle.
 // Every CloudFormation intrinsic — in the ASL, the environment variables and the event patterns alike — is
-// resolved with ONE placeholder scheme (infra/asl.ts resolveIntrinsics), so a function's STATE_MACHINE_ARN,
+// resolved with ONE placeholder scheme (scripts/local/asl.ts resolveIntrinsics), so a function's STATE_MACHINE_ARN,
 // the ARN the Step Functions emulator registers and the Lambda ARNs inside the ASL all agree by construction.
 
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import type { CreateTableCommandInput } from '@aws-sdk/client-dynamodb';
 import { zipSync } from 'fflate';
-import { extractAsl, forLocalRunner, type ResolveOptions, resolveIntrinsics } from '../../infra/asl.js';
+import { extractAsl, forLocalRunner, type ResolveOptions, resolveIntrinsics } from './asl.js';
 import type { LocalAlarmSpec } from './services/cloudwatch.js';
 import type { PolicyDocument, PolicyStatement } from './services/iam.js';
 import { functionNameOf } from './services/lambda.js';
@@ -98,7 +98,7 @@ export interface LocalStackSpec {
     readonly name: string;
     /** The placeholder ARN functions are configured with; register the machine under it. */
     readonly arn: string;
-    /** ASL, intrinsics resolved, adapted for aws-local-stepfunctions (infra/asl.ts forLocalRunner). */
+    /** ASL, intrinsics resolved, adapted for aws-local-stepfunctions (scripts/local/asl.ts forLocalRunner). */
     readonly definition: Record<string, unknown>;
   };
   readonly rules: readonly LocalRuleSpec[];
