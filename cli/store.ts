@@ -7,7 +7,7 @@ import { CliError } from './args.js';
 import { type CommandContext, cliLogger } from './context.js';
 
 export function openStore(context: CommandContext, tableName: string, stateMachineArn?: string): StateStore {
-  // Records carry account and region (DESIGN §10); the state machine ARN names both.
+  // Records carry account and region (docs/architecture.md "What comes next"); the state machine ARN names both.
   const [, , , region, accountId] = stateMachineArn?.split(':') ?? [];
   return new StateStore({
     doc: context.clients.dynamo(),

@@ -1,5 +1,5 @@
-// Every retry and timeout number of the infrastructure, in one place (docs/architecture.md "Retries and
-// timeouts"). The constructs read them from here; the local stack reads them back from the synthesized
+// Every retry and timeout number of the infrastructure, in one place
+// (docs/architecture.md "Retries and timeouts"). The constructs read them from here; the local stack reads them back from the synthesized
 // template, never from a copy. Numbers the functions decide at run time live beside their decision:
 // the playbook retry schedule (functions/core/retry-schedule.ts), a command's callback wait
 // (functions/core/command-timing.ts), the SDK clients' adaptive retries (functions/shared/clients.ts) and

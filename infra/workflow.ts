@@ -1,4 +1,4 @@
-// The provisioning workflow (DESIGN §1.4): one Standard execution per instance and generation, written in
+// The provisioning workflow (docs/architecture.md "Workflow"): one Standard execution per instance and generation, written in
 // JSONPath so the synthesized ASL runs unchanged in aws-local-stepfunctions (docs/adr/0003). It reads like
 // the runbook an operator would follow: match → wait for the agent → ensure Ansible → run each playbook with
 // its own retry budget → record (fenced) → notify once. States are declared first, then wired in one block.

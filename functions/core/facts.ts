@@ -1,5 +1,5 @@
 // Host facts: the one record rules are matched against and the snapshot stored on the instance
-// (DESIGN §2 "Host facts"). Output is deterministic (sorted groups and var keys) so that two reads of
+// (docs/architecture.md "Configuration and host facts"). Output is deterministic (sorted groups and var keys) so that two reads of
 // an unchanged instance produce equal snapshots and the sweep writes nothing.
 import type { Ec2InstanceShape, HostFacts, InventoryHost, RulesConfig } from './types.js';
 

@@ -1,4 +1,4 @@
-// What a detection means for one instance, and what a sweep must do for the whole fleet (DESIGN §1.2).
+// What a detection means for one instance, and what a sweep must do for the whole fleet (docs/architecture.md "Sweep").
 // Pure: the sources (EC2, the bundle's inventory) and the state (the fleet index) come in as data,
 // a plan comes out; the sweep and the event detector execute it. Both build their observations with
 // `observeEc2` / `observeInventoryHost` so a detection and a sweep of the same unchanged instance

@@ -1,4 +1,4 @@
-// What one EC2 event means for the state (DESIGN §1.1). Events are duplicated, reordered and late,
+// What one EC2 event means for the state (docs/architecture.md "Detect"). Events are duplicated, reordered and late,
 // so nothing here trusts the event beyond "look at this instance": the instance's current state and
 // tags come from DescribeInstances, and every write is conditional.
 // - running / tag change on an opted-in instance → record (upsert), then claim + StartExecution when

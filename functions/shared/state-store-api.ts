@@ -1,4 +1,4 @@
-// The contract of the DynamoDB state store (DESIGN §4). Implemented by `state-store.ts`;
+// The contract of the DynamoDB state store (docs/architecture.md "State model"). Implemented by `state-store.ts`;
 // handlers depend on this interface so tests can pass either the real store (DynamoDB Local) or a fake.
 import type { ClaimReason } from '../core/eligibility.js';
 import type { KnownInstance } from '../core/reconcile.js';

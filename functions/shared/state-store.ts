@@ -1,4 +1,4 @@
-// The DynamoDB state store (DESIGN §4): per instance, a state item (`sk = STATE`), two sibling items that
+// The DynamoDB state store (docs/architecture.md "State model"): per instance, a state item (`sk = STATE`), two sibling items that
 // keep it small — the facts snapshot (`sk = FACTS`) and the current run's plan and results (`sk = RUN`) —
 // and its audit history (`sk = EVT#<iso>#<seq>`, TTL). Every move that matters is a single conditional
 // write, so concurrency is DynamoDB's problem, not ours:
@@ -77,7 +77,7 @@ export interface StateStoreOptions {
   readonly tableName: string;
   /** History items expire this many days after they were written (TTL). Default 90. */
   readonly historyDays?: number;
-  /** Stamped on new records (DESIGN §10: many accounts and regions). */
+  /** Stamped on new records (docs/architecture.md "What comes next": many accounts and regions). */
   readonly accountId?: string;
   readonly region?: string;
   /** Where a failed best-effort history write is reported. Default: the shared logger. */

@@ -1,6 +1,6 @@
 // The whole provisioner as one reusable construct: state table, playbook bundle, command output, the
 // functions, the workflow, event routing, the sweep schedule, notifications and monitoring. Every other
-// construct in this folder is one concern; this one only wires them and grants least privilege (DESIGN §6).
+// construct in this folder is one concern; this one only wires them and grants least privilege (docs/architecture.md "Security model").
 import * as path from 'node:path';
 import { Annotations, ArnFormat, Stack, Stage } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';

@@ -1,4 +1,4 @@
-// EventBridge rules that wake the provisioner up (DESIGN §1): EC2 state changes and opt-in tag changes go
+// EventBridge rules that wake the provisioner up (docs/architecture.md "Flow"): EC2 state changes and opt-in tag changes go
 // to the event detector (opt-in/hold tag changes on SSM managed nodes too: hybrid nodes, mi-…); terminal
 // Run Command invocation statuses of our two documents go to the callback.
 // Delivery is retried by EventBridge and ends in the failed-events queue, never dropped.

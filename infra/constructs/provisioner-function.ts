@@ -17,6 +17,9 @@ import { ASYNC_INVOKE_RETRY_ATTEMPTS, DEFAULT_FUNCTION_TIMEOUT } from '../retrie
 /** File name handlers read the compiled rules from: `$LAMBDA_TASK_ROOT/rules.json`. */
 export const RULES_FILE_NAME = 'rules.json';
 
+/** esbuild's target for every function: the Lambda runtime's Node.js (NODEJS_22_X). */
+export const BUNDLE_TARGET = 'node22';
+
 export interface ProvisionerFunctionProps {
   /** Handler source, relative to the repository root, e.g. `functions/match/handler.ts`. */
   readonly entry: string;
@@ -101,8 +104,9 @@ export class ProvisionerFunction extends Construct {
         : {}),
       bundling: {
         format: nodejs.OutputFormat.ESM,
-        // Node 20 syntax: the same bundle also runs in local mode on the developer's Node 20.
-        target: 'node20',
+        // Lambda's runtime. For this code the output equals a node20 build byte for byte, so local mode on
+        // Node 20 runs exactly what Lambda runs (docs/adr/0013-one-node-version-story.md; test/infra/bundle-target.test.ts).
+        target: BUNDLE_TARGET,
         minify: true,
         sourceMap: true,
         sourcesContent: false,
@@ -130,7 +134,7 @@ export class ProvisionerFunction extends Construct {
     acknowledge(
       this.function,
       'AwsSolutions-L1',
-      'Pinned to Node.js 22 on purpose: the toolchain (esbuild target, local mode on Node 20/22) is verified for it (DESIGN §9).',
+      'Pinned to Node.js 22 on purpose: the bundles target it and are verified to run unchanged in local mode (docs/adr/0013-one-node-version-story.md).',
     );
   }
 

@@ -1,5 +1,5 @@
 // The safety net behind best-effort events: EventBridge Scheduler invokes the sweep λ every few minutes
-// (DESIGN §1.2). A missed sweep is harmless (the next one covers it), a failed delivery still lands in
+// (docs/architecture.md "Sweep"). A missed sweep is harmless (the next one covers it), a failed delivery still lands in
 // the failed-events queue so it is seen.
 import { Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';

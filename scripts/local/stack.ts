@@ -1,4 +1,4 @@
-// The whole stack on one machine (DESIGN §7): the synthesized, bundled assembly in cdk.out run against local
+// The whole stack on one machine (docs/architecture.md "How local mode proves fidelity"): the synthesized, bundled assembly in cdk.out run against local
 // AWS emulators. DynamoDB Local holds the table the template defines; one loopback server speaks EC2, SSM,
 // Step Functions, SNS, S3, Lambda and Secrets Manager; a real local SSM agent runs the playbooks with
 // ansible-playbook; the state machine's ASL runs in aws-local-stepfunctions with every Task mapped to the

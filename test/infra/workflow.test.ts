@@ -22,7 +22,7 @@ import { SsmDocuments } from '../../scripts/local/ssm-documents.js';
 import { playbooksDir } from '../helpers/paths.js';
 import { envOf, functionOf, resources, statementsOfRole, type Template } from './template-helpers.js';
 
-// aws-local-stepfunctions uses Promise.withResolvers (Node >= 22); polyfilled for Node 20 (DESIGN §7).
+// aws-local-stepfunctions uses Promise.withResolvers (Node >= 22); polyfilled for Node 20 (docs/architecture.md "How local mode proves fidelity").
 const promiseCtor = Promise as unknown as { withResolvers?: () => unknown };
 promiseCtor.withResolvers ??= () => {
   let resolve: unknown;
