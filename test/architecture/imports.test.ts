@@ -24,12 +24,6 @@ function localImports(path: string, text: string): string[] {
     .map((s) => posix.normalize(posix.join(posix.dirname(path), s)));
 }
 
-/**
- * TEMPORARY — removed by the `honest` branch, which moves the fleet-file parsing `plan` needs out of
- * scripts/; delete this entry when that branch is merged. Nothing may be added here.
- */
-const ALLOWED_PRODUCT_TO_SCRIPTS = new Set(['cli/commands/plan.ts → scripts/local/fleet.ts']);
-
 describe('import direction', () => {
   const product = [...sourceFiles('cli'), ...sourceFiles('functions'), ...sourceFiles('infra')];
 
@@ -46,19 +40,7 @@ describe('import direction', () => {
         .filter((target) => target.startsWith('scripts/'))
         .map((target) => `${file.path} → ${target.replace(/\.js$/, '.ts')}`),
     );
-    expect(offending.filter((edge) => !ALLOWED_PRODUCT_TO_SCRIPTS.has(edge))).toEqual([]);
-  });
-
-  it('keeps the allow-list honest: every temporary entry is still an import', () => {
-    const edges = new Set(
-      product.flatMap((file) =>
-        localImports(file.path, file.text).map(
-          (target) => `${file.path} → ${target.replace(/\.js$/, '.ts')}`,
-        ),
-      ),
-    );
-    for (const entry of ALLOWED_PRODUCT_TO_SCRIPTS)
-      expect(edges.has(entry), `${entry} no longer exists: remove it from the allow-list`).toBe(true);
+    expect(offending).toEqual([]);
   });
 
   it('imports no AWS SDK and no Lambda types in functions/core', () => {
