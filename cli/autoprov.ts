@@ -112,8 +112,8 @@ function isEntryPoint(): boolean {
 }
 
 if (isEntryPoint()) {
-  // The project pins Node 20 on purpose (DESIGN §9); the SDK's "Node 22 from 2027" notice would
-  // otherwise open every command's output.
+  // The CLI runs on Node 20 or later (docs/adr/0013-one-node-version-story.md); the SDK's "Node 22 from
+  // 2027" notice would otherwise open every command's output.
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   const code = await main(process.argv.slice(2), {
     stdout: process.stdout,

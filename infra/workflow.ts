@@ -1,4 +1,4 @@
-// The provisioning workflow (DESIGN §1.4): one Standard execution per instance and generation, written in
+// The provisioning workflow (docs/architecture.md "Workflow"): one Standard execution per instance and generation, written in
 // JSONPath so the synthesized ASL runs unchanged in aws-local-stepfunctions (docs/adr/0003). It reads like
 // the runbook an operator would follow: match → wait for the agent → ensure Ansible → run each playbook with
 // its own retry budget → record (fenced) → notify once. States are declared first, then wired in one block.
@@ -13,22 +13,23 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
-import { callbackWaitSeconds, TASK_TIMEOUT_MARGIN_SECONDS } from '../functions/core/command-timing.js';
+import { TASK_TIMEOUT_MARGIN_SECONDS } from '../functions/core/command-timing.js';
 import { WorkflowErrors } from '../functions/shared/workflow-contract.js';
-import { ENSURE_ANSIBLE_TIMEOUT_SECONDS } from './constructs/ensure-ansible-document.js';
 import { acknowledge, nagArn } from './nag.js';
+import {
+  AGENT_CHECK_INTERVAL_SECONDS,
+  AGENT_CHECK_TASK_TIMEOUT,
+  ENSURE_ANSIBLE_TASK_TIMEOUT_SECONDS,
+  LAMBDA_TASK_TIMEOUT,
+  TRANSIENT_RETRY,
+} from './retries.js';
 
-/** Seconds between two DescribeInstanceInformation checks; the match λ sizes agentChecksLeft with it. */
-export const AGENT_CHECK_INTERVAL_SECONDS = 15;
-
+/** Seconds between two agent checks (infra/retries.ts); the match λ sizes agentChecksLeft with it. */
 /**
  * Margin added to a command's own timeout for the callback wait: SendCommand's delivery timeout plus a
  * download allowance, from the module the run-command λ takes its delivery timeout from.
  */
-export { TASK_TIMEOUT_MARGIN_SECONDS };
-
-/** How long the workflow waits for the ensure-Ansible command before asking SSM directly (25 min). */
-export const ENSURE_ANSIBLE_TASK_TIMEOUT_SECONDS = callbackWaitSeconds(ENSURE_ANSIBLE_TIMEOUT_SECONDS);
+export { AGENT_CHECK_INTERVAL_SECONDS, TASK_TIMEOUT_MARGIN_SECONDS };
 
 /** Errors worth retrying on a Lambda task: the service's own transient failures and our TransientError. */
 const TRANSIENT_LAMBDA_ERRORS = [
@@ -53,14 +54,6 @@ const TRANSIENT_SSM_ERRORS = ['Ssm.ThrottlingException', 'Ssm.InternalServerErro
  * "not Online yet", like an empty InstanceInformationList, not a failure.
  */
 const AGENT_NOT_REGISTERED_ERRORS = ['Ssm.InvalidInstanceIdException'];
-
-const TRANSIENT_RETRY: sfn.RetryProps = {
-  interval: Duration.seconds(2),
-  maxAttempts: 6,
-  backoffRate: 2,
-  maxDelay: Duration.seconds(60),
-  jitterStrategy: sfn.JitterType.FULL,
-};
 
 export interface ProvisioningWorkflowProps {
   readonly match: lambda.IFunction;
@@ -102,7 +95,7 @@ export class ProvisioningWorkflow extends Construct {
         payload: sfn.TaskInput.fromObject(payload),
         payloadResponseOnly: true,
         retryOnServiceExceptions: false,
-        taskTimeout: sfn.Timeout.duration(Duration.seconds(60)),
+        taskTimeout: sfn.Timeout.duration(LAMBDA_TASK_TIMEOUT),
       }).addRetry({ errors: TRANSIENT_LAMBDA_ERRORS, ...TRANSIENT_RETRY });
 
     const waitForCommand = (
@@ -148,7 +141,7 @@ export class ProvisioningWorkflow extends Construct {
       parameters: { Filters: [{ Key: 'InstanceIds', Values: $.array($.stringAt('$.instanceId')) }] },
       resultSelector: { 'instances.$': '$.InstanceInformationList' },
       resultPath: '$.agent',
-      taskTimeout: sfn.Timeout.duration(Duration.seconds(30)),
+      taskTimeout: sfn.Timeout.duration(AGENT_CHECK_TASK_TIMEOUT),
     }).addRetry({ errors: TRANSIENT_SSM_ERRORS, ...TRANSIENT_RETRY });
     const agentOnline = new sfn.Choice(this, 'Agent online?');
     const agentChecksLeft = new sfn.Choice(this, 'Agent checks left?');
@@ -208,9 +201,6 @@ export class ProvisioningWorkflow extends Construct {
         kind: 'playbook',
         playbookIndex: $.numberAt('$.step.index'),
         attempt: $.numberAt('$.attempt'),
-        // Not read by the λ: lets the local runner, which resolves TimeoutSecondsPath against the
-        // Parameters output instead of the state input, find the same value (asl.ts forLocalRunner).
-        taskTimeoutSeconds: $.numberAt('$.step.taskTimeoutSeconds'),
       },
       sfn.Timeout.at('$.step.taskTimeoutSeconds'),
       'SendCommand AWS-ApplyAnsiblePlaybooks, then wait for the callback (task token): no polling.',
@@ -266,7 +256,7 @@ export class ProvisioningWorkflow extends Construct {
       }),
       payloadResponseOnly: true,
       retryOnServiceExceptions: false,
-      taskTimeout: sfn.Timeout.duration(Duration.seconds(60)),
+      taskTimeout: sfn.Timeout.duration(LAMBDA_TASK_TIMEOUT),
       // The execution's output: the recorded outcome plus which channels were told.
       resultPath: '$.notification',
     }).addRetry({ errors: TRANSIENT_LAMBDA_ERRORS, ...TRANSIENT_RETRY });

@@ -1,4 +1,4 @@
-// `npm run bench`: the DESIGN §8 figures, measured on the local stack (scripts/local/stack.ts) from the
+// `npm run bench`: the docs/architecture.md "Budgets" figures, measured on the local stack (scripts/local/stack.ts) from the
 // deployable artifacts in cdk.out. Three runs, each on a fresh stack:
 //   1. happy path — M instances (default min(N, 200)), no faults: transitions and API calls per instance;
 //   2. burst — N instances launched at once, every event delivered 1–3 times in a seeded random order,
@@ -20,7 +20,7 @@ import { ensureAssembly, LOCAL_DIR } from './local/assembly.js';
 import { assertJava } from './local/dynamodb-local.js';
 import { readLocalStack } from './local/template.js';
 
-const HELP = `Benchmark: the DESIGN §8 budgets measured in local mode (simulated Ansible).
+const HELP = `Benchmark: the budgets of docs/architecture.md#budgets measured in local mode (simulated Ansible).
 
 Usage: npm run bench -- [options]
   --instances <N>         burst size: N launches at once with duplicated, shuffled events and

@@ -2,7 +2,7 @@
 // record, opt-in and hold tags, SSM registration, bundle access, the last execution — then the
 // stack's own health (dead-letter queues, recent failed executions). Exit 1 when anything is ✖.
 import type { Instance } from '@aws-sdk/client-ec2';
-import { isInstanceId } from '../../functions/core/inventory.js';
+import { hasInstanceIdShape } from '../../functions/core/instance-id.js';
 import {
   DEFAULT_GROUPS_TAG,
   DEFAULT_HOLD,
@@ -157,7 +157,7 @@ async function instanceChecks(
 ): Promise<{ instanceId: string; name?: string; checks: Check[] }> {
   const { clients } = context;
   const { instanceId, record, checks: fromRecord } = await recordChecks(context, ref, stack, bundle.config);
-  if (!isInstanceId(instanceId) && !/^(i|mi)-[0-9a-f]+$/.test(instanceId)) {
+  if (!hasInstanceIdShape(instanceId)) {
     throw new UsageError(
       `"${ref}" is neither an instance id (i-…, mi-…) nor the Name of a recorded instance`,
     );

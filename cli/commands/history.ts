@@ -165,7 +165,7 @@ playbook logs.`,
           colour: (row, column, text) => {
             if (column !== 1) return text;
             const type = events[row]?.type ?? '';
-            if (/FAILED|REJECTED|ORPHANED|CLAIM_LOST/.test(type)) return paint.red(text);
+            if (/FAILED|REJECTED|ORPHANED/.test(type)) return paint.red(text);
             if (/SUCCEEDED|RECORDED/.test(type)) return paint.green(text);
             return text;
           },

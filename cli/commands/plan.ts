@@ -5,7 +5,8 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { DescribeInstancesCommand, type EC2Client, type Instance } from '@aws-sdk/client-ec2';
-import { ec2Tags, isOptedIn } from '../../functions/core/facts.js';
+import { isOptedIn } from '../../functions/core/eligibility.js';
+import { ec2Tags } from '../../functions/core/facts.js';
 import { explainMatch, matchRules, type RuleExplanation } from '../../functions/core/matcher.js';
 import { LIVE_EC2_STATES, type Observation, observeSources } from '../../functions/core/reconcile.js';
 import { RulesValidationError } from '../../functions/core/rules.js';

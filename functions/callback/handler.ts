@@ -3,6 +3,7 @@
 // timed out ("did the command finish?"), answered from GetCommandInvocation.
 // zod/mini: tree-shakeable, ~20 KB in the bundle where the classic API costs ~450 KB.
 import * as z from 'zod/mini';
+import { instanceIdInput } from '../core/instance-id.js';
 import { clients } from '../shared/clients.js';
 import { getStringFromEnv } from '../shared/config.js';
 import { InvalidInputError, isTransientAwsError, TransientError } from '../shared/errors.js';
@@ -22,9 +23,7 @@ const deps: CallbackDeps = {
   logger,
 };
 
-const instanceId = z
-  .string()
-  .check(z.regex(/^m?i-[0-9a-f]+$/, 'expected an EC2 instance id (i-…) or managed node id (mi-…)'));
+const instanceId = instanceIdInput;
 
 const eventSchema = z.object({
   'detail-type': z.literal('EC2 Command Invocation Status-change Notification'),

@@ -1,4 +1,4 @@
-// The character sets allowed into AWS-ApplyAnsiblePlaybooks' ExtraVariables (DESIGN §3).
+// The character sets allowed into AWS-ApplyAnsiblePlaybooks' ExtraVariables (docs/architecture.md "SSM execution and extra vars").
 // The document pastes ExtraVariables inside `-e "..."` in bash as root: only these characters are
 // ever sent raw. Anything else is encoded (`<key>_b64`) or dropped by `ssm-parameters.ts`.
 

@@ -1,7 +1,7 @@
 // Host facts: the one record rules are matched against and the snapshot stored on the instance
-// (DESIGN §2 "Host facts"). Output is deterministic (sorted groups and var keys) so that two reads of
+// (docs/architecture.md "Configuration and host facts"). Output is deterministic (sorted groups and var keys) so that two reads of
 // an unchanged instance produce equal snapshots and the sweep writes nothing.
-import type { Ec2InstanceShape, HostFacts, InventoryHost, RulesConfig, TagSelector } from './types.js';
+import type { Ec2InstanceShape, HostFacts, InventoryHost, RulesConfig } from './types.js';
 
 /** A describe result without an instance id cannot be tracked; the caller should drop it and log. */
 export class MissingInstanceIdError extends Error {
@@ -90,18 +90,6 @@ export function mergeFacts(ec2: HostFacts, host: InventoryHost): HostFacts {
     groups: sortedGroups([...ec2.groups, ...host.groups]),
     vars: sortKeys({ ...host.vars, ...ec2.vars }),
   };
-}
-
-export function isOptedIn(tags: Readonly<Record<string, string>>, config: RulesConfig): boolean {
-  return hasTag(tags, config.optIn);
-}
-
-export function isHeld(tags: Readonly<Record<string, string>>, config: RulesConfig): boolean {
-  return hasTag(tags, config.hold);
-}
-
-function hasTag(tags: Readonly<Record<string, string>>, selector: TagSelector): boolean {
-  return Object.hasOwn(tags, selector.tagKey) && tags[selector.tagKey] === selector.tagValue;
 }
 
 /**

@@ -1,5 +1,5 @@
 // Content hashes: the match fingerprint ("did the rules or playbooks change since the last success?",
-// DESIGN §2) and the facts hash ("did this detection change anything?", DESIGN §1 sweep).
+// docs/architecture.md "Configuration and host facts") and the facts hash ("did this detection change anything?", docs/architecture.md "Sweep").
 // Both hash canonical JSON, so they are stable across object key order and across processes.
 import { createHash } from 'node:crypto';
 import type { HostFacts, MatchResult } from './types.js';

@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { extname } from 'node:path';
 import { type Document, isMap, isScalar, isSeq, LineCounter, type Node, parseDocument } from 'yaml';
+import { isInstanceId } from './instance-id.js';
 import type { InventoryHost } from './types.js';
 
 /** A malformed inventory, or a host that cannot be mapped to an instance. `line` is 1-based when known. */
@@ -20,15 +21,8 @@ export class InventoryError extends Error {
   }
 }
 
-const EC2_INSTANCE_ID = /^i-[0-9a-f]{8,17}$/;
-const MANAGED_NODE_ID = /^mi-[0-9a-f]{17}$/;
 /** The host var naming the instance when the host name is not an id (e.g. `web-legacy-01`). */
 export const SSM_INSTANCE_ID_VAR = 'ssm_instance_id';
-
-/** True for an EC2 instance id (`i-…`) or an SSM managed node id (`mi-…`). */
-export function isInstanceId(value: string): boolean {
-  return EC2_INSTANCE_ID.test(value) || MANAGED_NODE_ID.test(value);
-}
 
 export function loadInventoryFile(path: string): InventoryHost[] {
   let text: string;

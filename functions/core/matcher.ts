@@ -1,5 +1,5 @@
 /**
- * Rule matching: which playbooks a host gets, in which order, with which settings (DESIGN §2).
+ * Rule matching: which playbooks a host gets, in which order, with which settings (docs/architecture.md "Configuration and host facts").
  *
  * Semantics
  * - A rule matches a host when ALL of its conditions hold:

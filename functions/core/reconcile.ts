@@ -1,9 +1,10 @@
-// What a detection means for one instance, and what a sweep must do for the whole fleet (DESIGN §1.2).
+// What a detection means for one instance, and what a sweep must do for the whole fleet (docs/architecture.md "Sweep").
 // Pure: the sources (EC2, the bundle's inventory) and the state (the fleet index) come in as data,
 // a plan comes out; the sweep and the event detector execute it. Both build their observations with
 // `observeEc2` / `observeInventoryHost` so a detection and a sweep of the same unchanged instance
 // always agree on its facts hash (otherwise they would overwrite each other on every run).
-import { ec2Tags, factsFromEc2, factsFromInventoryHost, isHeld, isOptedIn, mergeFacts } from './facts.js';
+import { isHeld, isOptedIn } from './eligibility.js';
+import { ec2Tags, factsFromEc2, factsFromInventoryHost, mergeFacts } from './facts.js';
 import { factsHash, fingerprint } from './fingerprint.js';
 import { matchRules } from './matcher.js';
 import { isTerminal } from './status.js';

@@ -1,4 +1,4 @@
-// playbooks/rules.yaml → RulesConfig (DESIGN §2). Validation is the product's first line of defence:
+// playbooks/rules.yaml → RulesConfig (docs/architecture.md "Configuration and host facts"). Validation is the product's first line of defence:
 // a bad file must fail `cdk synth` / `autoprov validate` with every problem listed at once, each as
 // `<file>: <path>: <reason>`, never at 3 a.m. on an instance.
 import { existsSync, readFileSync, statSync } from 'node:fs';

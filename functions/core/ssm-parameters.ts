@@ -1,4 +1,4 @@
-// The one encoder for AWS-ApplyAnsiblePlaybooks parameters (DESIGN §3). This is a security boundary:
+// The one encoder for AWS-ApplyAnsiblePlaybooks parameters (docs/architecture.md "SSM execution and extra vars"). This is a security boundary:
 // the document pastes ExtraVariables textually inside `-e "..."` in a bash script run as root, and
 // its allowedPattern still lets `` ` `` and `$` through. (Newer agents honour the schema's
 // `interpolationType: ENV_VAR` and pass it as an environment variable; we cannot rely on that.)

@@ -1,6 +1,6 @@
-// The one place that says which status moves are legal (DESIGN §4), and how a run's playbook
-// results become its outcome. The state store turns these into DynamoDB condition expressions;
-// nothing else decides.
+// The one place that says which status moves are legal (docs/architecture.md "State model"), and how a
+// run's playbook results become its outcome. The state store turns these into DynamoDB condition
+// expressions; nothing else decides. When a claim may start is decided in core/eligibility.ts.
 //
 //   PENDING ──claim──▶ RUNNING ──record──▶ SUCCESS | PARTIAL | FAILED | SKIPPED
 //                       ▲   │ reclaim (lease expired)            │
@@ -58,43 +58,6 @@ export function allowedTransitions(from: Status): readonly Status[] {
 
 export function isTerminal(status: Status): status is TerminalStatus {
   return (TERMINAL_STATUSES as readonly Status[]).includes(status);
-}
-
-/**
- * When a claim (→ RUNNING, generation + 1) may start from each status:
- * - `always`: PENDING — detected and waiting for its first run.
- * - `lease-expired`: RUNNING — only once the current lease has expired (its execution died or hung);
- *   a live lease means another execution owns the instance.
- * - `reprovision`: SUCCESS / PARTIAL / FAILED / SKIPPED — only for a re-provision reason (fingerprint
- *   changed, operator retry), never for a plain re-detection of a host that already ran.
- * ORPHANED is absent: an orphan must be re-detected (→ PENDING) first.
- */
-export type ClaimCondition = 'always' | 'lease-expired' | 'reprovision';
-
-export const CLAIMABLE_FROM: Readonly<Partial<Record<Status, ClaimCondition>>> = {
-  PENDING: 'always',
-  RUNNING: 'lease-expired',
-  SUCCESS: 'reprovision',
-  PARTIAL: 'reprovision',
-  FAILED: 'reprovision',
-  SKIPPED: 'reprovision',
-};
-
-/** `CLAIMABLE_FROM` applied: may a claim start from `status` in this situation? */
-export function canClaim(
-  status: Status,
-  situation: { leaseExpired: boolean; reprovision: boolean },
-): boolean {
-  switch (CLAIMABLE_FROM[status]) {
-    case 'always':
-      return true;
-    case 'lease-expired':
-      return situation.leaseExpired;
-    case 'reprovision':
-      return situation.reprovision;
-    default:
-      return false;
-  }
 }
 
 /** Playbook results that cannot come from one run: a result after a failure, too many, bad count. */

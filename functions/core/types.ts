@@ -1,4 +1,4 @@
-// Domain types shared by the pure core and the handlers. No AWS imports here (STYLE.md §1).
+// Domain types shared by the pure core and the handlers. No AWS imports here (docs/architecture.md "Layout and import direction").
 
 /** Lifecycle of one instance record. `status.ts` is the one place that says which moves are legal. */
 export const STATUSES = [
@@ -15,7 +15,7 @@ export type Status = (typeof STATUSES)[number];
 /** Where an instance was found. `both` never appears: an instance seen by both sources is `ec2` with merged inventory facts. */
 export type Source = 'ec2' | 'inventory';
 
-/** How Ansible gets onto the host before the first playbook (DESIGN §3). */
+/** How Ansible gets onto the host before the first playbook (docs/architecture.md "SSM execution and extra vars"). */
 export type AnsibleInstallMode = 'autoprov' | 'document' | 'preinstalled';
 
 // ---------------------------------------------------------------------------------------------

@@ -1,10 +1,10 @@
-// What one EC2 event means for the state (DESIGN §1.1). Events are duplicated, reordered and late,
+// What one EC2 event means for the state (docs/architecture.md "Detect"). Events are duplicated, reordered and late,
 // so nothing here trusts the event beyond "look at this instance": the instance's current state and
 // tags come from DescribeInstances, and every write is conditional.
 // - running / tag change on an opted-in instance → record (upsert), then claim + StartExecution when
 //   the record is due (same pure decision as the sweep: core/reconcile.ts decideInstance).
 // - a second `running` for a claimed instance: the upsert finds nothing changed and the record is
-//   not due, so nothing is written at all (no CLAIM_LOST noise); a lost claim race is also silent.
+//   not due, so nothing is written at all (no history noise); a lost claim race is also silent.
 // - terminated / shutting-down → ORPHANED 'terminated' + one notification. Terminal for good: a late
 //   `running` event re-reads the instance, sees `terminated`, and changes nothing.
 // - opt-in tag removed (confirmed by DescribeInstances) → ORPHANED 'opted-out' + notification,
@@ -14,7 +14,8 @@
 //   inventories (being listed is the opt-in), so a listed node is detected exactly as the sweep observes
 //   it (no EC2 call: EC2 does not know mi- ids); an unlisted one is ignored.
 import { DescribeInstancesCommand, type EC2Client } from '@aws-sdk/client-ec2';
-import { ec2Tags, isOptedIn } from '../core/facts.js';
+import { isOptedIn } from '../core/eligibility.js';
+import { ec2Tags } from '../core/facts.js';
 import {
   decideInstance,
   type Observation,

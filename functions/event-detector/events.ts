@@ -4,6 +4,7 @@
 // A malformed event fails with an InvalidInputError that says what and where (and lands in the DLQ).
 // zod/mini: tree-shakeable (~20 KB bundled where the classic API costs ~450 KB).
 import * as z from 'zod/mini';
+import { EC2_INSTANCE_ID, MANAGED_NODE_ID, unanchored } from '../core/instance-id.js';
 import { InvalidInputError } from '../shared/errors.js';
 
 export const EC2_STATES = [
@@ -16,9 +17,12 @@ export const EC2_STATES = [
 ] as const;
 export type Ec2State = (typeof EC2_STATES)[number];
 
-const INSTANCE_ID = /^i-[0-9a-f]{8,17}$/;
-const INSTANCE_ARN = /^arn:aws[a-z-]*:ec2:[a-z0-9-]+:\d{12}:instance\/(i-[0-9a-f]{8,17})$/;
-const MANAGED_INSTANCE_ARN = /^arn:aws[a-z-]*:ssm:[a-z0-9-]+:\d{12}:managed-instance\/(mi-[0-9a-f]{17})$/;
+const INSTANCE_ARN = new RegExp(
+  `^arn:aws[a-z-]*:ec2:[a-z0-9-]+:\\d{12}:instance/(${unanchored(EC2_INSTANCE_ID)})$`,
+);
+const MANAGED_INSTANCE_ARN = new RegExp(
+  `^arn:aws[a-z-]*:ssm:[a-z0-9-]+:\\d{12}:managed-instance/(${unanchored(MANAGED_NODE_ID)})$`,
+);
 
 /** The resources whose tag changes matter, and how their ARN names the instance. */
 const TAGGED = {
@@ -41,7 +45,7 @@ const stateChangeSchema = z.object({
   'detail-type': z.literal('EC2 Instance State-change Notification'),
   source: z.literal('aws.ec2'),
   detail: z.object({
-    'instance-id': z.string().check(z.regex(INSTANCE_ID, 'expected an EC2 instance id (i-…)')),
+    'instance-id': z.string().check(z.regex(EC2_INSTANCE_ID, 'expected an EC2 instance id (i-…)')),
     state: z.enum(EC2_STATES),
   }),
 });

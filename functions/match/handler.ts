@@ -2,6 +2,7 @@
 // zod/mini: tree-shakeable, ~20 KB in the bundle where the classic API costs ~450 KB.
 import * as z from 'zod/mini';
 import { loadBundle } from '../core/bundle-file.js';
+import { instanceIdInput } from '../core/instance-id.js';
 import { getNumberFromEnv } from '../shared/config.js';
 import { InvalidInputError, isTransientAwsError, TransientError } from '../shared/errors.js';
 import { logger } from '../shared/logger.js';
@@ -18,9 +19,7 @@ const settings = {
 };
 
 const inputSchema = z.object({
-  instanceId: z
-    .string()
-    .check(z.regex(/^m?i-[0-9a-f]+$/, 'expected an EC2 instance id (i-…) or managed node id (mi-…)')),
+  instanceId: instanceIdInput,
   generation: z.int().check(z.positive()),
 }) satisfies z.ZodMiniType<ExecutionInput>;
 

@@ -2,6 +2,7 @@
 // for ORPHANED. Sends at most one alert per (instance, generation, status).
 // zod/mini: tree-shakeable, ~20 KB in the bundle where the classic API costs ~450 KB.
 import * as z from 'zod/mini';
+import { instanceIdInput } from '../core/instance-id.js';
 import { STATUSES } from '../core/types.js';
 import { clients } from '../shared/clients.js';
 import { getOptionalStringFromEnv, getStringFromEnv } from '../shared/config.js';
@@ -28,9 +29,7 @@ if (telegramSecretArn) {
 }
 
 const inputSchema = z.object({
-  instanceId: z
-    .string()
-    .check(z.regex(/^m?i-[0-9a-f]+$/, 'expected an EC2 instance id (i-…) or managed node id (mi-…)')),
+  instanceId: instanceIdInput,
   // 0 for an instance orphaned before it was ever claimed.
   generation: z.int().check(z.nonnegative()),
   status: z.enum(STATUSES),

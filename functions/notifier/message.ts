@@ -1,4 +1,4 @@
-// The one alert text for every channel (DESIGN §5): who, what, why, where to look. Pure.
+// The one alert text for every channel (docs/architecture.md "Notifications"): who, what, why, where to look. Pure.
 import type { Status } from '../core/types.js';
 import type { InstanceRecord, PlaybookRecord } from '../shared/state-store-api.js';
 import { executionNameOf } from '../shared/workflow-contract.js';

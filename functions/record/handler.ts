@@ -1,6 +1,7 @@
 // Record outcome λ (last workflow step before notify): RecordInput → RecordOutput.
 // zod/mini: tree-shakeable, ~20 KB in the bundle where the classic API costs ~450 KB.
 import * as z from 'zod/mini';
+import { instanceIdInput } from '../core/instance-id.js';
 import { InvalidInputError, isTransientAwsError, TransientError } from '../shared/errors.js';
 import { logger } from '../shared/logger.js';
 import { stateStoreFromEnv } from '../shared/store-from-env.js';
@@ -10,9 +11,7 @@ import { recordOutcome } from './record-outcome.js';
 const store = stateStoreFromEnv();
 
 const inputSchema = z.object({
-  instanceId: z
-    .string()
-    .check(z.regex(/^m?i-[0-9a-f]+$/, 'expected an EC2 instance id (i-…) or managed node id (mi-…)')),
+  instanceId: instanceIdInput,
   generation: z.int().check(z.positive()),
   status: z.optional(z.enum(['SKIPPED', 'FAILED'])),
   reason: z.optional(z.string()),

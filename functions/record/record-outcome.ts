@@ -1,5 +1,5 @@
 // Record the run's outcome on the instance, fenced on its generation: a stale execution can never
-// overwrite what a newer one decided (DESIGN §1 step 4).
+// overwrite what a newer one decided (docs/architecture.md "Claims and fencing").
 import { summarizeOutcome } from '../core/status.js';
 import type { PlaybookOutcome, PlaybookRunStatus } from '../core/types.js';
 import { InvalidInputError, StaleGenerationError } from '../shared/errors.js';

@@ -3,6 +3,7 @@
 // zod/mini: tree-shakeable, ~20 KB in the bundle where the classic API costs ~450 KB.
 import * as z from 'zod/mini';
 import { loadBundle } from '../core/bundle-file.js';
+import { instanceIdInput } from '../core/instance-id.js';
 import { clients } from '../shared/clients.js';
 import { ConfigError, getStringFromEnv } from '../shared/config.js';
 import { InvalidInputError, isTransientAwsError, TransientError } from '../shared/errors.js';
@@ -36,9 +37,7 @@ const settings: RunCommandSettings = {
 
 const inputSchema = z
   .object({
-    instanceId: z
-      .string()
-      .check(z.regex(/^m?i-[0-9a-f]+$/, 'expected an EC2 instance id (i-…) or managed node id (mi-…)')),
+    instanceId: instanceIdInput,
     generation: z.int().check(z.positive()),
     taskToken: z.string().check(z.minLength(1)),
     kind: z.enum(['ensure-ansible', 'playbook']),

@@ -1,5 +1,5 @@
 // Starting (and checking on) the provisioning execution of a claim. Two idempotency layers
-// (DESIGN §1.3): only a claim winner gets here, and the execution is named `<instanceId>-g<generation>`,
+// (docs/architecture.md "Claim"): only a claim winner gets here, and the execution is named `<instanceId>-g<generation>`,
 // which Step Functions Standard refuses to start twice — so ExecutionAlreadyExists means "already
 // started", a success.
 import {

@@ -1,27 +1,31 @@
-// The contract of the DynamoDB state store (DESIGN §4). Implemented by `state-store.ts`;
+// The contract of the DynamoDB state store (docs/architecture.md "State model"). Implemented by `state-store.ts`;
 // handlers depend on this interface so tests can pass either the real store (DynamoDB Local) or a fake.
+import type { ClaimReason } from '../core/eligibility.js';
 import type { KnownInstance } from '../core/reconcile.js';
 import type { HostFacts, PlannedPlaybook, PlaybookRunStatus, Source, Status } from '../core/types.js';
 
-/** Kinds of audit events kept as history items (`sk = EVT#<iso time>#<seq>`). */
-export type HistoryEventType =
-  | 'DETECTED'
-  | 'HELD'
-  | 'CLAIMED'
-  | 'CLAIM_LOST'
-  | 'LEASE_EXTENDED'
-  | 'MATCHED'
-  | 'STARTED'
-  | 'COMMAND_SENT'
-  | 'PLAYBOOK_SUCCEEDED'
-  | 'PLAYBOOK_FAILED'
-  | 'RETRY_SCHEDULED'
-  | 'VARS_ADJUSTED'
-  | 'RECORDED'
-  | 'NOTIFIED'
-  | 'ORPHANED'
-  | 'STOPPED'
-  | 'FENCE_REJECTED';
+/**
+ * Kinds of audit events kept as history items (`sk = EVT#<iso time>#<seq>`). Each one is written
+ * somewhere (test/architecture/history-events.test.ts): a lost claim race, a lease, a retry wait and the
+ * start of an execution are not audited — the claim, the Step Functions execution and its Wait states
+ * already say them.
+ */
+export const HISTORY_EVENT_TYPES = [
+  'DETECTED',
+  'HELD',
+  'CLAIMED',
+  'MATCHED',
+  'COMMAND_SENT',
+  'PLAYBOOK_SUCCEEDED',
+  'PLAYBOOK_FAILED',
+  'VARS_ADJUSTED',
+  'RECORDED',
+  'NOTIFIED',
+  'ORPHANED',
+  'STOPPED',
+  'FENCE_REJECTED',
+] as const;
+export type HistoryEventType = (typeof HISTORY_EVENT_TYPES)[number];
 
 export interface HistoryEvent {
   readonly instanceId: string;
@@ -94,8 +98,8 @@ export interface InstanceRecord {
   readonly lastRunAt?: string;
 }
 
-/** Why a claim was requested; recorded in history. */
-export type ClaimReason = 'new' | 'lease-expired' | 'fingerprint-changed' | 'operator-retry' | 'pending';
+/** Why a claim was requested; recorded in history. Decided with the rest of eligibility in core. */
+export type { ClaimReason } from '../core/eligibility.js';
 
 export type ClaimResult =
   | {

@@ -1,9 +1,9 @@
-// The DynamoDB state store (DESIGN §4): per instance, a state item (`sk = STATE`), two sibling items that
+// The DynamoDB state store (docs/architecture.md "State model"): per instance, a state item (`sk = STATE`), two sibling items that
 // keep it small — the facts snapshot (`sk = FACTS`) and the current run's plan and results (`sk = RUN`) —
 // and its audit history (`sk = EVT#<iso>#<seq>`, TTL). Every move that matters is a single conditional
 // write, so concurrency is DynamoDB's problem, not ours:
 // - claim: ONE UpdateItem conditioned on the generation the caller saw and on eligibility
-//   (core/status.ts CLAIMABLE_FROM); a loser gets the winner's state back (ALL_OLD) as a typed loss.
+//   (core/eligibility.ts, compiled into the condition here); a loser gets the winner's state back (ALL_OLD) as a typed loss.
 // - fenced writes: conditioned on `generation = :g AND status = RUNNING`: a stale execution can never
 //   overwrite a newer one. The two that also write the RUN item (recordMatch, recordPlaybookResult) do it
 //   in one TransactWriteItems with the fenced state update, so the fence covers both items.
@@ -38,15 +38,21 @@ import {
   UpdateCommand,
   type UpdateCommandOutput,
 } from '@aws-sdk/lib-dynamodb';
+import {
+  CLAIMABLE_FROM,
+  type ClaimReason,
+  HOLD_OVERRIDE_REASONS,
+  leaseExpired,
+  REPROVISION_REASONS,
+} from '../core/eligibility.js';
 import { factsHash } from '../core/fingerprint.js';
 import { ORPHAN_REASONS } from '../core/reconcile.js';
-import { assertTransition, CLAIMABLE_FROM, canTransition, isTerminal } from '../core/status.js';
+import { assertTransition, canTransition, isTerminal } from '../core/status.js';
 import { type HostFacts, type PlannedPlaybook, STATUSES, type Status } from '../core/types.js';
 import { InvalidInputError, TransientError } from './errors.js';
 import { type DebugLogger, logger as defaultLogger } from './logger.js';
 import type {
   ActiveCommand,
-  ClaimReason,
   ClaimResult,
   FencedResult,
   FleetEntry,
@@ -71,18 +77,12 @@ export interface StateStoreOptions {
   readonly tableName: string;
   /** History items expire this many days after they were written (TTL). Default 90. */
   readonly historyDays?: number;
-  /** Stamped on new records (DESIGN §10: many accounts and regions). */
+  /** Stamped on new records (docs/architecture.md "What comes next": many accounts and regions). */
   readonly accountId?: string;
   readonly region?: string;
   /** Where a failed best-effort history write is reported. Default: the shared logger. */
   readonly logger?: DebugLogger;
 }
-
-/** Claim reasons that may re-run an instance whose last run is over (status.ts `reprovision`). */
-export const REPROVISION_REASONS: ReadonlySet<ClaimReason> = new Set([
-  'fingerprint-changed',
-  'operator-retry',
-]);
 
 /** Attributes on the state item that are storage plumbing, not part of InstanceRecord. */
 const PLUMBING = new Set(['pk', 'sk', FLEET_INDEX.partitionKey, STATUS_INDEX.sortKey]);
@@ -302,7 +302,7 @@ export class StateStore implements StateStoreApi {
     const leaseExpiresAt = new Date(now.getTime() + options.leaseSeconds * 1000).toISOString();
     const reprovision = REPROVISION_REASONS.has(reason);
     const eligibility = claimEligibility(reprovision);
-    const heldClause = reason === 'operator-retry' ? '' : ' AND held = :false';
+    const heldClause = HOLD_OVERRIDE_REASONS.has(reason) ? '' : ' AND held = :false';
     try {
       // The RUN item is left as it is: it belongs to the previous generation and is no longer shown.
       await this.send(
@@ -949,7 +949,7 @@ function unpackHash(value: unknown): unknown {
   return value instanceof Uint8Array ? Buffer.from(value).toString('hex') : value;
 }
 
-/** The claim's eligibility clause, built from status.ts CLAIMABLE_FROM (the one place that decides). */
+/** The claim's eligibility clause, compiled from core/eligibility.ts CLAIMABLE_FROM (the one place that decides). */
 function claimEligibility(reprovision: boolean): { expression: string; values: Item } {
   const clauses: string[] = [];
   const values: Item = {};
@@ -984,9 +984,15 @@ export function claimLoss(
   });
   if (old.status === 'ORPHANED')
     return lost('orphaned', `is ORPHANED at g${old.generation}; it must be re-detected first`);
-  if (old.held && attempt.reason !== 'operator-retry')
-    return lost('held', 'is held (hold tag present); only operator-retry claims it');
-  if (old.status === 'RUNNING' && (old.generation !== attempt.expected || !leaseExpired(old, attempt.now))) {
+  if (old.held && !HOLD_OVERRIDE_REASONS.has(attempt.reason))
+    return lost(
+      'held',
+      `is held (hold tag present); only ${[...HOLD_OVERRIDE_REASONS].join(', ')} claims it`,
+    );
+  if (
+    old.status === 'RUNNING' &&
+    (old.generation !== attempt.expected || !leaseExpired(old.leaseExpiresAt, attempt.now))
+  ) {
     return lost(
       'not-eligible',
       `already claimed by g${old.generation} (lease until ${old.leaseExpiresAt ?? 'unset'})`,
@@ -1002,10 +1008,6 @@ export function claimLoss(
     'not-eligible',
     `${old.status} g${old.generation} is not claimable for reason '${attempt.reason}'`,
   );
-}
-
-function leaseExpired(old: OldState, now: Date): boolean {
-  return old.leaseExpiresAt === undefined || old.leaseExpiresAt <= now.toISOString();
 }
 
 /** The few scalar fields a loss is explained with, read from the raw (marshalled) ALL_OLD item. */

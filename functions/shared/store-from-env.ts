@@ -4,7 +4,7 @@ import { getNumberFromEnv, getOptionalStringFromEnv, getStringFromEnv } from './
 import { StateStore } from './state-store.js';
 
 /**
- * Built once per cold start. Records carry account and region (DESIGN §10): taken from
+ * Built once per cold start. Records carry account and region (docs/architecture.md "What comes next"): taken from
  * STATE_MACHINE_ARN (`arn:aws:states:<region>:<account>:stateMachine:<name>`) where the function has it.
  */
 export function stateStoreFromEnv(): StateStore {

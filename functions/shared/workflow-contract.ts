@@ -52,7 +52,7 @@ export interface CommandResult {
   readonly logUrl?: string;
 }
 
-/** Error names the workflow's Retry/Catch match on (STYLE.md §4). */
+/** Error names the workflow's Retry/Catch match on (docs/architecture.md "Layout and import direction"). */
 export const WorkflowErrors = {
   /** The playbook ran and failed (non-zero exit, timeout on the host, cancelled, undeliverable). Counts against maxAttempts. */
   PlaybookFailed: 'PlaybookFailed',

@@ -1,5 +1,5 @@
 // The sweep's EC2 source: every opted-in instance that still exists, in pages of 1,000 (the
-// DescribeInstances maximum), so 10,000 instances cost 10 calls (DESIGN §8 budget).
+// DescribeInstances maximum), so 10,000 instances cost 10 calls (docs/architecture.md "Budgets").
 import {
   DescribeInstancesCommand,
   type DescribeInstancesCommandInput,

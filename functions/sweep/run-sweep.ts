@@ -1,9 +1,10 @@
-// One sweep (DESIGN §1.2): read both sources and the fleet index once, let core/reconcile.ts decide,
+// One sweep (docs/architecture.md "Sweep"): read both sources and the fleet index once, let core/reconcile.ts decide,
 // then carry out only what it asked for. A steady fleet therefore costs the listing calls and writes
 // nothing. New hosts are claimed before anything else; work runs with bounded concurrency, and one
 // instance's failure is counted and logged while the rest carry on.
 import type { EC2Client } from '@aws-sdk/client-ec2';
-import { ec2Tags, isOptedIn } from '../core/facts.js';
+import { isOptedIn } from '../core/eligibility.js';
+import { ec2Tags } from '../core/facts.js';
 import {
   type InstancePlan,
   type KnownInstance,

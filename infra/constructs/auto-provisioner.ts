@@ -1,8 +1,8 @@
 // The whole provisioner as one reusable construct: state table, playbook bundle, command output, the
 // functions, the workflow, event routing, the sweep schedule, notifications and monitoring. Every other
-// construct in this folder is one concern; this one only wires them and grants least privilege (DESIGN §6).
+// construct in this folder is one concern; this one only wires them and grants least privilege (docs/architecture.md "Security model").
 import * as path from 'node:path';
-import { Annotations, ArnFormat, Duration, Stack, Stage } from 'aws-cdk-lib';
+import { Annotations, ArnFormat, Stack, Stage } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
@@ -12,12 +12,9 @@ import { compileBundle, writeBundle } from '../../functions/core/bundle.js';
 import type { AnsibleInstallMode, RulesBundle } from '../../functions/core/types.js';
 import { acknowledge, nagArn } from '../nag.js';
 import { PLAYBOOKS_DIR } from '../paths.js';
+import { AGENT_CHECK_INTERVAL_SECONDS, EVENT_DETECTOR_TIMEOUT, SWEEP_TIMEOUT } from '../retries.js';
 import { STATE_MACHINE_SUFFIX } from '../settings.js';
-import {
-  AGENT_CHECK_INTERVAL_SECONDS,
-  ProvisioningWorkflow,
-  TASK_TIMEOUT_MARGIN_SECONDS,
-} from '../workflow.js';
+import { ProvisioningWorkflow, TASK_TIMEOUT_MARGIN_SECONDS } from '../workflow.js';
 import { CommandOutput } from './command-output.js';
 import { APPLY_DOCUMENT_NAME, EnsureAnsibleDocument } from './ensure-ansible-document.js';
 import { EventRouting } from './event-routing.js';
@@ -238,7 +235,7 @@ export class AutoProvisioner extends Construct {
       description:
         'EC2 state and tag-change events: records opted-in instances, claims them and starts the workflow.',
       environment: detectorEnv,
-      timeout: Duration.seconds(60),
+      timeout: EVENT_DETECTOR_TIMEOUT,
       rulesFile,
       onFailureQueue: this.failedEvents.queue,
     });
@@ -246,7 +243,7 @@ export class AutoProvisioner extends Construct {
       entry: 'functions/sweep/handler.ts',
       description: 'Scheduled reconciliation of the fleet and the static inventories with the state table.',
       environment: detectorEnv,
-      timeout: Duration.minutes(5),
+      timeout: SWEEP_TIMEOUT,
       memorySize: 1024,
       rulesFile,
       onFailureQueue: this.failedEvents.queue,

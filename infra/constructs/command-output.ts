@@ -1,6 +1,6 @@
 // Where the full Ansible output of every command goes: a CloudWatch log group (SSM writes one stream per
 // step) and objects under `commands/` in the artifacts bucket, so nothing is lost to the 24,000-character
-// truncation of the API (DESIGN §3). Plus the managed policy instance profiles need for all of it.
+// truncation of the API (docs/architecture.md "SSM execution and extra vars"). Plus the managed policy instance profiles need for all of it.
 import { ArnFormat, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';

@@ -5,12 +5,10 @@ import * as fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import * as ssm from 'aws-cdk-lib/aws-ssm';
 import { Construct } from 'constructs';
+import { ENSURE_ANSIBLE_TIMEOUT_SECONDS } from '../retries.js';
 
 /** The AWS-owned document that runs the playbooks. */
 export const APPLY_DOCUMENT_NAME = 'AWS-ApplyAnsiblePlaybooks';
-
-/** Seconds the install may take on the host (package index refresh + install on a small instance). */
-export const ENSURE_ANSIBLE_TIMEOUT_SECONDS = 900;
 
 /** The document's shell script (a real file, so it can be linted and run by hand). */
 export const ENSURE_ANSIBLE_SCRIPT_FILE = fileURLToPath(new URL('./ensure-ansible.sh', import.meta.url));

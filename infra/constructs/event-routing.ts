@@ -1,13 +1,13 @@
-// EventBridge rules that wake the provisioner up (DESIGN §1): EC2 state changes and opt-in tag changes go
+// EventBridge rules that wake the provisioner up (docs/architecture.md "Flow"): EC2 state changes and opt-in tag changes go
 // to the event detector (opt-in/hold tag changes on SSM managed nodes too: hybrid nodes, mi-…); terminal
 // Run Command invocation statuses of our two documents go to the callback.
 // Delivery is retried by EventBridge and ends in the failed-events queue, never dropped.
-import { Duration } from 'aws-cdk-lib';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { EVENT_TARGET_MAX_EVENT_AGE, EVENT_TARGET_RETRY_ATTEMPTS } from '../retries.js';
 
 /** EC2 states the event detector cares about: `running` claims, the others stop or orphan a record. */
 export const EC2_STATES = ['running', 'stopped', 'stopping', 'shutting-down', 'terminated'] as const;
@@ -36,8 +36,8 @@ export class EventRouting extends Construct {
     const target = (fn: lambda.IFunction): targets.LambdaFunction =>
       new targets.LambdaFunction(fn, {
         deadLetterQueue: props.deadLetterQueue,
-        retryAttempts: 8,
-        maxEventAge: Duration.hours(2),
+        retryAttempts: EVENT_TARGET_RETRY_ATTEMPTS,
+        maxEventAge: EVENT_TARGET_MAX_EVENT_AGE,
       });
 
     this.instanceStateRule = new events.Rule(this, 'InstanceState', {

@@ -4,7 +4,7 @@
 // enforceSSL gives the topic an access policy of its own, which REPLACES SNS's default one: after it, only
 // what that policy allows reaches the topic. The notifier publishes with its role's identity policy (same
 // account); CloudWatch, a service principal, needs the topic policy's Allow (allowAlarms).
-// Slack and Telegram secrets stay in Secrets Manager and are read only by the notifier λ (DESIGN §5).
+// Slack and Telegram secrets stay in Secrets Manager and are read only by the notifier λ (docs/architecture.md "Notifications").
 import { Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';

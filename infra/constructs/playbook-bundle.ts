@@ -1,5 +1,5 @@
 // The playbooks/ folder shipped as ONE zip object in a hardened bucket: AWS-ApplyAnsiblePlaybooks
-// downloads it on the instance (SourceType S3) and unzips it there (DESIGN §3). The same bucket takes the
+// downloads it on the instance (SourceType S3) and unzips it there (docs/architecture.md "SSM execution and extra vars"). The same bucket takes the
 // commands' full output under its own prefix.
 import {
   Aws,

@@ -2,7 +2,7 @@
 // Node 22 on ARM64, its own log group with retention, X-Ray tracing, an own role (no AWS managed
 // policy), and a local esbuild bundle that includes the AWS SDK so its size is what gets deployed.
 import * as path from 'node:path';
-import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { type Duration, RemovalPolicy } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as destinations from 'aws-cdk-lib/aws-lambda-destinations';
@@ -12,9 +12,13 @@ import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { acknowledge } from '../nag.js';
 import { REPO_ROOT } from '../paths.js';
+import { ASYNC_INVOKE_RETRY_ATTEMPTS, DEFAULT_FUNCTION_TIMEOUT } from '../retries.js';
 
 /** File name handlers read the compiled rules from: `$LAMBDA_TASK_ROOT/rules.json`. */
 export const RULES_FILE_NAME = 'rules.json';
+
+/** esbuild's target for every function: the Lambda runtime's Node.js (NODEJS_22_X). */
+export const BUNDLE_TARGET = 'node22';
 
 export interface ProvisionerFunctionProps {
   /** Handler source, relative to the repository root, e.g. `functions/match/handler.ts`. */
@@ -31,7 +35,7 @@ export interface ProvisionerFunctionProps {
   /** Environment variables specific to this function (merged over the common ones). */
   readonly environment: Readonly<Record<string, string>>;
   /**
-   * @default Duration.seconds(30)
+   * @default DEFAULT_FUNCTION_TIMEOUT (infra/retries.ts)
    */
   readonly timeout?: Duration;
   /**
@@ -83,7 +87,7 @@ export class ProvisionerFunction extends Construct {
       runtime: lambda.Runtime.NODEJS_22_X,
       architecture: lambda.Architecture.ARM_64,
       memorySize: props.memorySize ?? 256,
-      timeout: props.timeout ?? Duration.seconds(30),
+      timeout: props.timeout ?? DEFAULT_FUNCTION_TIMEOUT,
       role: this.role,
       logGroup: this.logGroup,
       tracing: lambda.Tracing.ACTIVE,
@@ -93,12 +97,16 @@ export class ProvisionerFunction extends Construct {
         NODE_OPTIONS: '--enable-source-maps',
       },
       ...(props.onFailureQueue
-        ? { onFailure: new destinations.SqsDestination(props.onFailureQueue), retryAttempts: 2 }
+        ? {
+            onFailure: new destinations.SqsDestination(props.onFailureQueue),
+            retryAttempts: ASYNC_INVOKE_RETRY_ATTEMPTS,
+          }
         : {}),
       bundling: {
         format: nodejs.OutputFormat.ESM,
-        // Node 20 syntax: the same bundle also runs in local mode on the developer's Node 20.
-        target: 'node20',
+        // Lambda's runtime. For this code the output equals a node20 build byte for byte, so local mode on
+        // Node 20 runs exactly what Lambda runs (docs/adr/0013-one-node-version-story.md; test/infra/bundle-target.test.ts).
+        target: BUNDLE_TARGET,
         minify: true,
         sourceMap: true,
         sourcesContent: false,
@@ -126,7 +134,7 @@ export class ProvisionerFunction extends Construct {
     acknowledge(
       this.function,
       'AwsSolutions-L1',
-      'Pinned to Node.js 22 on purpose: the toolchain (esbuild target, local mode on Node 20/22) is verified for it (DESIGN §9).',
+      'Pinned to Node.js 22 on purpose: the bundles target it and are verified to run unchanged in local mode (docs/adr/0013-one-node-version-story.md).',
     );
   }
 

@@ -1,4 +1,4 @@
-// The one DynamoDB table: a state item and audit history per instance (DESIGN §4). Key and index names
+// The one DynamoDB table: a state item and audit history per instance (docs/architecture.md "State model"). Key and index names
 // come from the shared schema, so the store and the table cannot drift apart.
 import { RemovalPolicy } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';

@@ -1,12 +1,13 @@
 // The safety net behind best-effort events: EventBridge Scheduler invokes the sweep λ every few minutes
-// (DESIGN §1.2). A missed sweep is harmless (the next one covers it), a failed delivery still lands in
+// (docs/architecture.md "Sweep"). A missed sweep is harmless (the next one covers it), a failed delivery still lands in
 // the failed-events queue so it is seen.
-import { Duration, Stack } from 'aws-cdk-lib';
+import { Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { SCHEDULE_RETRY_ATTEMPTS, scheduleMaxEventAgeSeconds } from '../retries.js';
 
 export interface SweepScheduleProps {
   readonly sweep: lambda.IFunction;
@@ -50,8 +51,8 @@ export class SweepSchedule extends Construct {
         input: JSON.stringify({ source: 'autoprov.schedule' }),
         // A sweep older than one period is superseded by the next one.
         retryPolicy: {
-          maximumRetryAttempts: 2,
-          maximumEventAgeInSeconds: Math.max(60, Duration.minutes(props.rateMinutes).toSeconds()),
+          maximumRetryAttempts: SCHEDULE_RETRY_ATTEMPTS,
+          maximumEventAgeInSeconds: scheduleMaxEventAgeSeconds(props.rateMinutes),
         },
         deadLetterConfig: { arn: props.deadLetterQueue.queueArn },
       },

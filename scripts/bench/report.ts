@@ -1,5 +1,5 @@
 // The benchmark's result: one JSON object (`npm run bench -- --json`) and its text rendering, with the
-// DESIGN §8 budgets checked against the measured figures. Pure: bench.ts decides where it goes.
+// docs/architecture.md "Budgets" budgets checked against the measured figures. Pure: bench.ts decides where it goes.
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { formatTable as table } from '../local/progress.js';
@@ -7,7 +7,7 @@ import type { LocalStackSpec } from '../local/template.js';
 import type { SweepFigures } from './sweep.js';
 import { ENSURE_KEY, EXPECTED_PLAYBOOKS, type WorkloadFigures } from './workload.js';
 
-/** DESIGN §8. "500 KB" read strictly as 500,000 bytes. */
+/** docs/architecture.md "Budgets". "500 KB" read strictly as 500,000 bytes. */
 export const BUDGETS = {
   transitionsPerInstance: 16,
   apiCallsPerInstance: 12,
@@ -33,7 +33,7 @@ export interface Budget {
   readonly budget: string;
   readonly measured: string;
   readonly ok: boolean;
-  /** Printed beside the budgets (ℹ) for the record, but not a DESIGN §8 budget: never fails the run. */
+  /** Printed beside the budgets (ℹ) for the record, but not a docs/architecture.md "Budgets" budget: never fails the run. */
   readonly informational?: boolean;
 }
 
@@ -337,7 +337,7 @@ export function formatReport(report: BenchReport): string {
       Object.entries(report.bundles).map(([role, b]) => [role, b.functionName, kb(b.bytes)]),
     ),
     '',
-    'Budgets (DESIGN §8):',
+    'Budgets (docs/architecture.md#budgets):',
     table(
       ['', 'figure', 'budget', 'measured'],
       report.budgets.map((b) => [b.informational ? 'ℹ' : b.ok ? '✔' : '✖', b.figure, b.budget, b.measured]),

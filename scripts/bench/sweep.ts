@@ -1,4 +1,4 @@
-// The steady-state sweep figure (DESIGN §8: 10,000 opted-in instances, 0 DynamoDB writes, ≤ 15 API calls).
+// The steady-state sweep figure (docs/architecture.md "Budgets": 10,000 opted-in instances, 0 DynamoDB writes, ≤ 15 API calls).
 // Provisioning 10,000 instances through the workflow would take hours locally, so the fleet is seeded:
 // 1. one EC2 instance (and the static inventory's hybrid nodes) is provisioned for real by a sweep — EC2
 //    events are all dropped in this stack, so the sweep is what finds them;

@@ -1,4 +1,4 @@
-// One benchmark workload on the local stack (DESIGN §8): N opted-in Linux t3 web servers launched at once,
+// One benchmark workload on the local stack (docs/architecture.md "Budgets"): N opted-in Linux t3 web servers launched at once,
 // with or without the "Burst" faults (every event delivered 1–3 times in a seeded random order, 20% of SSM
 // and Step Functions calls throttled). Ansible is simulated (the document's steps run, no process), agents
 // are Online at once and the sweep schedule is off, so every counted call comes from the event path and

@@ -1,4 +1,4 @@
-// The whole stack on one machine (DESIGN §7): the synthesized, bundled assembly in cdk.out run against local
+// The whole stack on one machine (docs/architecture.md "How local mode proves fidelity"): the synthesized, bundled assembly in cdk.out run against local
 // AWS emulators. DynamoDB Local holds the table the template defines; one loopback server speaks EC2, SSM,
 // Step Functions, SNS, S3, Lambda and Secrets Manager; a real local SSM agent runs the playbooks with
 // ansible-playbook; the state machine's ASL runs in aws-local-stepfunctions with every Task mapped to the
@@ -263,9 +263,11 @@ export interface LocalStack {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** Lambda's asynchronous invocation: 2 retries after ~1 and ~2 minutes. */
+/**
+ * Lambda's waits between asynchronous retries, ~1 then ~2 minutes (Lambda Developer Guide, "Configuring
+ * error handling for asynchronous invocation"). How many retries: the function's spec (the template).
+ */
 const ASYNC_RETRY_DELAYS_SECONDS = [60, 120];
-const ASYNC_RETRIES = ASYNC_RETRY_DELAYS_SECONDS.length;
 
 function throttleConfig(value: number | ThrottleConfig | undefined): ThrottleConfig {
   if (value === undefined) return {};
@@ -478,12 +480,15 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         return host.invoke(name, payload);
       },
     };
-    // Event invocations get Lambda's asynchronous retries (two, then a dead letter), like EventBridge targets.
+    // Event invocations get Lambda's asynchronous retries (as the template configures them, then a dead
+    // letter), like EventBridge targets.
+    const asyncRetriesOf = (name: string): number =>
+      spec.functions.find((f) => f.name === name || f.logicalId === name)?.asyncRetryAttempts ?? 2;
     let asyncInvoker: AsyncInvoker | undefined;
     const lambda = new LambdaEmulator(invoker, {
       invokeAsync: async (name, payload) => {
         if (!asyncInvoker) throw new Error('The function host is not started');
-        await asyncInvoker.invoke('lambda Event invoke', name, payload, ASYNC_RETRIES);
+        await asyncInvoker.invoke('lambda Event invoke', name, payload, asyncRetriesOf(name));
       },
     });
 
@@ -557,7 +562,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         bus.addRule({
           name: `${rule.logicalId}→${target}`,
           eventPattern: rule.eventPattern,
-          target: (event) => invokeAsync(`rule ${rule.logicalId}`, target, event, ASYNC_RETRIES),
+          target: (event) => invokeAsync(`rule ${rule.logicalId}`, target, event, asyncRetriesOf(target)),
         });
       }
     }

@@ -2,14 +2,14 @@
 // function (handler, bundled asset directory, environment), the state machine's ASL, the EventBridge rules,
 // the sweep schedule, the SSM documents, the state table, the topics, buckets and the playbook bundle.
 // Every CloudFormation intrinsic — in the ASL, the environment variables and the event patterns alike — is
-// resolved with ONE placeholder scheme (infra/asl.ts resolveIntrinsics), so a function's STATE_MACHINE_ARN,
+// resolved with ONE placeholder scheme (scripts/local/asl.ts resolveIntrinsics), so a function's STATE_MACHINE_ARN,
 // the ARN the Step Functions emulator registers and the Lambda ARNs inside the ASL all agree by construction.
 
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import type { CreateTableCommandInput } from '@aws-sdk/client-dynamodb';
 import { zipSync } from 'fflate';
-import { extractAsl, forLocalRunner, type ResolveOptions, resolveIntrinsics } from '../../infra/asl.js';
+import { extractAsl, forLocalRunner, type ResolveOptions, resolveIntrinsics } from './asl.js';
 import type { LocalAlarmSpec } from './services/cloudwatch.js';
 import type { PolicyDocument, PolicyStatement } from './services/iam.js';
 import { functionNameOf } from './services/lambda.js';
@@ -43,6 +43,8 @@ export interface LocalFunctionSpec {
   readonly environment: Readonly<Record<string, string>>;
   readonly timeoutSeconds: number;
   readonly memoryMb: number;
+  /** Retries of a failed asynchronous invocation: its AWS::Lambda::EventInvokeConfig, else Lambda's default. */
+  readonly asyncRetryAttempts: number;
   /** POWERTOOLS_SERVICE_NAME, when set: the function's role (`sweep`, `callback`, …). */
   readonly serviceName?: string;
   /** Its execution role and the statements of the AWS::IAM::Policy resources attached to it, resolved. */
@@ -96,7 +98,7 @@ export interface LocalStackSpec {
     readonly name: string;
     /** The placeholder ARN functions are configured with; register the machine under it. */
     readonly arn: string;
-    /** ASL, intrinsics resolved, adapted for aws-local-stepfunctions (infra/asl.ts forLocalRunner). */
+    /** ASL, intrinsics resolved, adapted for aws-local-stepfunctions (scripts/local/asl.ts forLocalRunner). */
     readonly definition: Record<string, unknown>;
   };
   readonly rules: readonly LocalRuleSpec[];
@@ -279,6 +281,15 @@ export function readLocalStack(assemblyDir: string, options: ResolveOptions = {}
       .flatMap(([, policy]) => (resolve(policy.Properties?.PolicyDocument) as PolicyDocument).Statement);
     return { name: ref(roleId), statements };
   };
+  // "By default, Lambda retries an asynchronous invocation twice" (Lambda Developer Guide, "Configuring error
+  // handling for asynchronous invocation", https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-error-handling.html);
+  // an EventInvokeConfig's MaximumRetryAttempts (0-2) replaces that.
+  const asyncRetries = new Map<string, number>();
+  for (const [, r] of byType('AWS::Lambda::EventInvokeConfig')) {
+    const p = r.Properties ?? {};
+    if (typeof p.MaximumRetryAttempts === 'number')
+      asyncRetries.set(String(resolve(p.FunctionName)), p.MaximumRetryAttempts);
+  }
   const functions: LocalFunctionSpec[] = [];
   for (const [id, r] of byType('AWS::Lambda::Function')) {
     const p = r.Properties ?? {};
@@ -314,6 +325,7 @@ export function readLocalStack(assemblyDir: string, options: ResolveOptions = {}
       environment,
       timeoutSeconds: typeof p.Timeout === 'number' ? p.Timeout : 3,
       memoryMb: typeof p.MemorySize === 'number' ? p.MemorySize : 128,
+      asyncRetryAttempts: asyncRetries.get(ref(id)) ?? 2,
       ...(environment.POWERTOOLS_SERVICE_NAME ? { serviceName: environment.POWERTOOLS_SERVICE_NAME } : {}),
     });
   }
@@ -354,7 +366,8 @@ export function readLocalStack(assemblyDir: string, options: ResolveOptions = {}
           rateSeconds: rateSeconds(p.ScheduleExpression, `Rule ${id}`),
           target,
           input: JSON.parse(input) as unknown,
-          maximumRetryAttempts: 2,
+          // A rule invokes its Lambda target asynchronously: the function's own async retries apply.
+          maximumRetryAttempts: functions.find((f) => f.name === target)?.asyncRetryAttempts ?? 2,
         });
       }
       continue;

@@ -1,9 +1,8 @@
 import { describe, expect, it } from 'vitest';
+import { isHeld, isOptedIn } from '../../functions/core/eligibility.js';
 import {
   factsFromEc2,
   factsFromInventoryHost,
-  isHeld,
-  isOptedIn,
   MissingInstanceIdError,
   mergeFacts,
   parseGroupsTag,

@@ -1,10 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import {
-  InventoryError,
-  isInstanceId,
-  loadInventoryFile,
-  parseInventory,
-} from '../../functions/core/inventory.js';
+import { isInstanceId } from '../../functions/core/instance-id.js';
+import { InventoryError, loadInventoryFile, parseInventory } from '../../functions/core/inventory.js';
 import type { InventoryHost } from '../../functions/core/types.js';
 import { fixture } from '../helpers/paths.js';
 

@@ -1,12 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import {
-  agentChecks,
-  InvalidPlanError,
-  MAX_RETRY_DELAY_SECONDS,
-  planSteps,
-  retryDelays,
-} from '../../functions/core/plan.js';
+import { agentChecks, InvalidPlanError, planSteps } from '../../functions/core/plan.js';
+import { MAX_RETRY_DELAY_SECONDS, retryDelays } from '../../functions/core/retry-schedule.js';
 import type { MatchResult, PlannedPlaybook } from '../../functions/core/types.js';
 
 function playbook(file: string, overrides: Partial<PlannedPlaybook> = {}): PlannedPlaybook {

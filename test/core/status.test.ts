@@ -1,9 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { CLAIMABLE_FROM, canClaim } from '../../functions/core/eligibility.js';
 import {
   assertTransition,
-  CLAIMABLE_FROM,
-  canClaim,
   canTransition,
   IllegalTransitionError,
   InconsistentResultsError,

@@ -1,5 +1,5 @@
 // `npm run bench` at a small size (a burst of 8, a fault-free run of 4: the per-instance figures do not
-// depend on the count): it runs all three runs on the local stack and prints the DESIGN §8
+// depend on the count): it runs all three runs on the local stack and prints the docs/architecture.md "Budgets"
 // figures as one JSON object with the keys the benchmark issue lists. The figures themselves are checked
 // against the budgets (the full-size numbers are in docs/benchmarks.md; they come from running it).
 import { describe, expect, it } from 'vitest';

@@ -7,7 +7,7 @@ import { rmSync } from 'node:fs';
 import { SendCommandCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { InstanceRecord } from '../../functions/shared/state-store-api.js';
-import { resolveIntrinsics } from '../../infra/asl.js';
+import { resolveIntrinsics } from '../../scripts/local/asl.js';
 import { LOCAL_INSTANCE_PROFILE } from '../../scripts/local/fleet.js';
 import { functionAccessKeyId } from '../../scripts/local/function-host.js';
 import { type LocalStack, SSM_ONLY_INSTANCE_PROFILE, startLocalStack } from '../../scripts/local/stack.js';

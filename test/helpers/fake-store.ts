@@ -1,15 +1,18 @@
 // An in-memory StateStoreApi for unit tests. It honours the same fences and conditions as the
 // DynamoDB store (generation, task token, active command, RUNNING-only outcome, once-only
-// notification, claim eligibility from core/status.ts), so a helper tested against it behaves the same
+// notification, claim eligibility from core/eligibility.ts), so a helper tested against it behaves the same
 // against the real table. test/shared/state-store.contract.test.ts holds both to one contract, and
-// the rules they share (re-provision reasons, claim losses) are imported from the store, not copied.
+// the rules they share are imported, not copied: eligibility (opt-in, hold, claimable statuses,
+// re-provision reasons) from core/eligibility.ts, the explanation of a lost claim from the store.
 // Records are deep-copied in and out: a test cannot mutate the store by accident.
+
+import { isClaimable } from '../../functions/core/eligibility.js';
 import { factsHash } from '../../functions/core/fingerprint.js';
 import { ORPHAN_REASONS } from '../../functions/core/reconcile.js';
-import { assertTransition, canClaim, canTransition, isTerminal } from '../../functions/core/status.js';
+import { assertTransition, canTransition, isTerminal } from '../../functions/core/status.js';
 import type { HostFacts, PlannedPlaybook, Status } from '../../functions/core/types.js';
 import { InvalidInputError } from '../../functions/shared/errors.js';
-import { claimLoss, REPROVISION_REASONS } from '../../functions/shared/state-store.js';
+import { claimLoss } from '../../functions/shared/state-store.js';
 import type {
   ActiveCommand,
   ClaimReason,
@@ -153,14 +156,13 @@ export class FakeStateStore implements StateStoreApi {
     const expected = options.expectedGeneration ?? record?.generation ?? 0;
     const attempt = { reason: options.reason, expected, now: options.now };
     if (!record) return claimLoss(instanceId, {}, attempt);
-    // The store's condition: the generation the caller saw, not held (unless an operator retries),
-    // and eligible by core/status.ts (leases compared as ISO strings, as DynamoDB does).
-    const now = options.now.toISOString();
-    const leaseExpired = record.leaseExpiresAt === undefined || record.leaseExpiresAt <= now;
-    const eligible =
-      record.generation === expected &&
-      (!record.held || options.reason === 'operator-retry') &&
-      canClaim(record.status, { leaseExpired, reprovision: REPROVISION_REASONS.has(options.reason) });
+    // The store's condition, from core/eligibility.ts: the generation the caller saw, not held (unless
+    // the reason overrides a hold), a claimable status (leases compared as ISO strings, as DynamoDB does).
+    const eligible = isClaimable(record, {
+      reason: options.reason,
+      expectedGeneration: expected,
+      now: options.now,
+    });
     if (!eligible) {
       const { status, generation, held, leaseExpiresAt } = record;
       return claimLoss(

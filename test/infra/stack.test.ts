@@ -8,12 +8,12 @@ import { Annotations, Template as CdkTemplate, Match } from 'aws-cdk-lib/asserti
 import { beforeAll, describe, expect, it } from 'vitest';
 import { compileBundle } from '../../functions/core/bundle.js';
 import { FLEET_INDEX, STATUS_INDEX, TTL_ATTRIBUTE } from '../../functions/shared/table-schema.js';
-import { extractAsl } from '../../infra/asl.js';
 import { MAX_LISTED_INVENTORY_HOSTS } from '../../infra/constructs/auto-provisioner.js';
 import { ENSURE_ANSIBLE_SCRIPT_FILE } from '../../infra/constructs/ensure-ansible-document.js';
 import { PLAYBOOKS_DIR } from '../../infra/paths.js';
 import { SettingsError } from '../../infra/settings.js';
 import { synthApp, synthTemplate } from '../../infra/synth.js';
+import { extractAsl } from '../../scripts/local/asl.js';
 import { SAMPLE_NODES, samplePlaybooksDir } from '../helpers/sample-inventory.js';
 import {
   envOf,

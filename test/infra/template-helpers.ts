@@ -1,6 +1,6 @@
 // Reading a synthesized template the way a reviewer would: functions by their service name, the policies
 // attached to their roles, statements with every intrinsic resolved to readable placeholder ARNs.
-import { resolveIntrinsics } from '../../infra/asl.js';
+import { resolveIntrinsics } from '../../scripts/local/asl.js';
 
 export type Template = { Resources: Record<string, { Type: string; Properties?: Record<string, unknown> }> };
 

@@ -11,8 +11,8 @@ import type { MatchResult } from '../../functions/core/types.js';
 import { buildCommandRequest } from '../../functions/run-command/command-request.js';
 import { PlaybookFailedError, StaleGenerationError, TransientError } from '../../functions/shared/errors.js';
 import type { MatchOutput, PlaybookStep } from '../../functions/shared/workflow-contract.js';
-import { extractAsl, forLocalRunner } from '../../infra/asl.js';
 import { synthTemplate } from '../../infra/synth.js';
+import { extractAsl, forLocalRunner, LOCAL_TIMEOUT_FIELD } from '../../scripts/local/asl.js';
 import { startAwsServer } from '../../scripts/local/aws-server.js';
 import type { ManagedNode } from '../../scripts/local/fleet.js';
 import { ServiceError } from '../../scripts/local/protocol.js';
@@ -22,7 +22,7 @@ import { SsmDocuments } from '../../scripts/local/ssm-documents.js';
 import { playbooksDir } from '../helpers/paths.js';
 import { envOf, functionOf, resources, statementsOfRole, type Template } from './template-helpers.js';
 
-// aws-local-stepfunctions uses Promise.withResolvers (Node >= 22); polyfilled for Node 20 (DESIGN §7).
+// aws-local-stepfunctions uses Promise.withResolvers (Node >= 22); polyfilled for Node 20 (docs/architecture.md "How local mode proves fidelity").
 const promiseCtor = Promise as unknown as { withResolvers?: () => unknown };
 promiseCtor.withResolvers ??= () => {
   let resolve: unknown;
@@ -228,19 +228,26 @@ describe('the extracted ASL', () => {
     }
   });
 
-  it('adapts to the local runner by moving only the timeout path to the same value in the payload', () => {
+  it('sends the run-command λ only what it reads, and adapts to the local runner outside the payload', () => {
     const local = forLocalRunner(asl);
     const runPlaybook = (a: Asl): Record<string, unknown> => {
       const processor = a.States['Run playbooks in order']?.ItemProcessor as Asl | undefined;
       return processor?.States['Run playbook'] ?? {};
     };
+    const params = (a: Asl) => runPlaybook(a).Parameters as { Payload: Record<string, unknown> };
     expect(runPlaybook(asl).TimeoutSecondsPath).toBe('$.step.taskTimeoutSeconds');
-    expect(
-      (runPlaybook(asl).Parameters as { Payload: Record<string, unknown> }).Payload['taskTimeoutSeconds.$'],
-    ).toBe('$.step.taskTimeoutSeconds');
-    expect(runPlaybook(local).TimeoutSecondsPath).toBe('$.Payload.taskTimeoutSeconds');
-    const { TimeoutSecondsPath: _a, ...restAws } = runPlaybook(asl);
-    const { TimeoutSecondsPath: _b, ...restLocal } = runPlaybook(local);
+    // The deployed payload: the token, the ids and which command — nothing only the local runner needs.
+    expect(Object.keys(params(asl).Payload).sort()).toEqual(
+      ['attempt.$', 'generation.$', 'instanceId.$', 'kind', 'playbookIndex.$', 'taskToken.$'].sort(),
+    );
+    expect(params(local).Payload).toEqual(params(asl).Payload);
+    expect(runPlaybook(local).TimeoutSecondsPath).toBe(`$.${LOCAL_TIMEOUT_FIELD}`);
+    expect(params(local)).toEqual({
+      ...params(asl),
+      [`${LOCAL_TIMEOUT_FIELD}.$`]: '$.step.taskTimeoutSeconds',
+    });
+    const { TimeoutSecondsPath: _a, Parameters: _c, ...restAws } = runPlaybook(asl);
+    const { TimeoutSecondsPath: _b, Parameters: _d, ...restLocal } = runPlaybook(local);
     expect(restLocal).toEqual(restAws);
     const others = (a: Asl) =>
       JSON.stringify({ ...a, States: { ...a.States, 'Run playbooks in order': null } });
@@ -440,7 +447,6 @@ describe('running the workflow locally', () => {
         kind: 'playbook',
         playbookIndex: 0,
         attempt: 1,
-        taskTimeoutSeconds: 2,
       },
       {
         taskToken: 'token-1',
@@ -449,7 +455,6 @@ describe('running the workflow locally', () => {
         kind: 'playbook',
         playbookIndex: 1,
         attempt: 1,
-        taskTimeoutSeconds: 2,
       },
     ]);
     expect(of('Ensure Ansible is installed')[0]?.payload).toEqual({

@@ -396,7 +396,7 @@ describe('SSM Run Command with the local agent', () => {
 
     it('reproduces the document shell-injection surface: a backtick value SSM accepts is executed by bash', async () => {
       // This value passes SSM's allowedPattern (quoted form allows spaces and backticks) — which is why
-      // the product must never send raw values (DESIGN §3). The emulator must be just as vulnerable.
+      // the product must never send raw values (docs/architecture.md "SSM execution and extra vars"). The emulator must be just as vulnerable.
       const marker = join(root, 'sandbox', 'injected');
       const { Command } = await send({
         Parameters: playbookParameters({ ExtraVariables: [`greeting='\`touch ${marker}\`'`] }),

@@ -1,6 +1,7 @@
 // Pure ASL from a synthesized template: the state machine's DefinitionString (an Fn::Join of literals and
 // references) with every CloudFormation intrinsic resolved to a placeholder. Local mode and the tests run
-// exactly this definition (DESIGN §7: the artifacts under test are the deployable ones).
+// exactly this definition (docs/adr/0005-local-mode-fidelity.md: the artifacts under test are the deployable
+// ones). Test tooling, not product: it lives beside the local stack that uses it.
 
 export interface ResolveOptions {
   /** @default 'us-east-1' */
@@ -65,11 +66,18 @@ export function extractAsl(
   return JSON.parse(definition) as Record<string, unknown>;
 }
 
+/** The Parameters field forLocalRunner adds to carry a Task's timeout; beside the payload, never in it. */
+export const LOCAL_TIMEOUT_FIELD = 'LocalRunnerTimeoutSeconds';
+
 /**
  * The same ASL adapted to aws-local-stepfunctions 3, which resolves a Task's `TimeoutSecondsPath`
- * against the Parameters output instead of the state input (AWS semantics). A timeout path is rewritten
- * to where the same value sits in the Parameters output (a payload field copied from that path); a Task
- * whose Parameters do not carry the value makes this throw. Nothing else changes.
+ * against the Parameters output instead of the state input (AWS semantics: "TimeoutSecondsPath … must be
+ * a reference path to the state input", Step Functions Developer Guide, "Task workflow state",
+ * https://docs.aws.amazon.com/step-functions/latest/dg/state-task.html). The local copy's Lambda Task
+ * gets one more Parameters field, LOCAL_TIMEOUT_FIELD, copied from the same path in the state input,
+ * and its timeout path points at that field. The field sits beside FunctionName, not in Payload, so the
+ * function receives exactly the payload it gets in AWS, and the deployed workflow carries nothing for the
+ * local runner. A Task with a timeout path but no Lambda Payload makes this throw. Nothing else changes.
  */
 export function forLocalRunner<T extends object>(asl: T): T {
   const copy = structuredClone(asl) as { States?: Record<string, Record<string, unknown>> };
@@ -79,16 +87,14 @@ export function forLocalRunner<T extends object>(asl: T): T {
       if (processor) visit(processor);
       const path = state.TimeoutSecondsPath;
       if (state.Type !== 'Task' || typeof path !== 'string') continue;
-      const params = (state.Parameters ?? {}) as Record<string, unknown>;
-      const wrapped = typeof params.Payload === 'object' && params.Payload !== null;
-      const payload = (wrapped ? params.Payload : params) as Record<string, unknown>;
-      const key = Object.keys(payload).find((k) => k.endsWith('.$') && payload[k] === path);
-      if (!key) {
+      const params = state.Parameters as Record<string, unknown> | undefined;
+      if (!params || typeof params.Payload !== 'object' || params.Payload === null) {
         throw new TemplateResolutionError(
-          `Task "${name}": TimeoutSecondsPath ${path} is not copied into its Parameters, so the local runner cannot resolve it.`,
+          `Task "${name}": TimeoutSecondsPath ${path} on a Task without a Lambda Payload; the local runner supports a timeout path only on Lambda Tasks.`,
         );
       }
-      state.TimeoutSecondsPath = `$.${wrapped ? 'Payload.' : ''}${key.slice(0, -2)}`;
+      params[`${LOCAL_TIMEOUT_FIELD}.$`] = path;
+      state.TimeoutSecondsPath = `$.${LOCAL_TIMEOUT_FIELD}`;
     }
   };
   visit(copy);

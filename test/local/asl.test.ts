@@ -3,10 +3,11 @@ import { describe, expect, it } from 'vitest';
 import {
   extractAsl,
   forLocalRunner,
+  LOCAL_TIMEOUT_FIELD,
   placeholderArn,
   resolveIntrinsics,
   TemplateResolutionError,
-} from '../../infra/asl.js';
+} from '../../scripts/local/asl.js';
 
 const template = {
   Parameters: { Image: { Type: 'String', Default: 'ami-123' } },
@@ -129,16 +130,26 @@ describe('extractAsl', () => {
 });
 
 describe('forLocalRunner', () => {
-  it('refuses a timeout path whose value the Parameters do not carry', () => {
+  it('carries a Lambda Task timeout beside its payload, and refuses a timeout path on any other Task', () => {
     const asl = {
       StartAt: 'T',
       States: {
         T: { Type: 'Task', Resource: 'arn:x', TimeoutSecondsPath: '$.t', Parameters: { a: 1 }, End: true },
       },
     };
-    expect(() => forLocalRunner(asl)).toThrow(/TimeoutSecondsPath \$\.t is not copied/);
-    const ok = { ...asl, States: { T: { ...asl.States.T, Parameters: { 'limit.$': '$.t' } } } };
-    expect(forLocalRunner(ok).States.T.TimeoutSecondsPath).toBe('$.limit');
-    expect(ok.States.T.TimeoutSecondsPath).toBe('$.t');
+    expect(() => forLocalRunner(asl)).toThrow(/TimeoutSecondsPath \$\.t on a Task without a Lambda Payload/);
+    const lambda = {
+      ...asl,
+      States: { T: { ...asl.States.T, Parameters: { FunctionName: 'f', Payload: { 'n.$': '$.n' } } } },
+    };
+    const local = forLocalRunner(lambda).States.T;
+    expect(local.TimeoutSecondsPath).toBe(`$.${LOCAL_TIMEOUT_FIELD}`);
+    expect(local.Parameters).toEqual({
+      FunctionName: 'f',
+      Payload: { 'n.$': '$.n' },
+      [`${LOCAL_TIMEOUT_FIELD}.$`]: '$.t',
+    });
+    expect(lambda.States.T.TimeoutSecondsPath).toBe('$.t');
+    expect(lambda.States.T.Parameters).not.toHaveProperty(`${LOCAL_TIMEOUT_FIELD}.$`);
   });
 });
