@@ -132,7 +132,7 @@ function fromSummary(json: string): AnsibleResult | undefined {
 }
 
 const FATAL = /^(fatal|failed): \[([^\]]*)\](?: \([^)]*\))?: (FAILED|UNREACHABLE)! => (.*)$/;
-const TASK = /^TASK \[(.*)\] \**\s*$/;
+const TASK = /^TASK \[(.*)\] \*{3,}\s*$/;
 const RECAP_LINE =
   /^(\S+)\s*: ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)(?:\s+skipped=(\d+))?(?:\s+rescued=(\d+))?(?:\s+ignored=(\d+))?/;
 

@@ -69,7 +69,7 @@ export function lastLines(text: string | undefined, count = LAST_LINES): string 
 }
 
 /** `Error: {"commandId":…}` as older versions stored it (possibly cut mid-JSON). */
-const LEGACY_CAUSE = /^(\w+): (\{"commandId".*)$/s;
+const LEGACY_CAUSE = /^(\w+): (\{"(?:commandId|reason)".*)$/s;
 
 function legacyField(json: string, name: string): string | undefined {
   const match = new RegExp(`"${name}":("(?:[^"\\\\]|\\\\.)*"|-?\\d+)`).exec(json);
@@ -90,11 +90,13 @@ export function readableReason(reason: string | undefined): string | undefined {
   return reason
     .split('; ')
     .map((part) => {
-      const inParens = /^(.*?) \((\w+: \{"commandId".*)\)$/s.exec(part);
+      const inParens = /^(.*?) \((\w+: \{"(?:commandId|reason)".*)\)$/s.exec(part);
       const [prefix, cause] = inParens ? [`${inParens[1]} `, inParens[2] ?? ''] : ['', part];
       const legacy = LEGACY_CAUSE.exec(cause);
       if (!legacy) return part;
       const json = legacy[2] ?? '';
+      const given = legacyField(json, 'reason');
+      if (given) return inParens ? `${prefix}(${given})` : given;
       const status = legacyField(json, 'status') ?? 'failed';
       const exit = legacyField(json, 'exitCode');
       const commandId = legacyField(json, 'commandId');
