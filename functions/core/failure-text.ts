@@ -113,6 +113,14 @@ export interface FailureReport {
   readonly lastLines: string;
   /** The failed playbook, if one failed. */
   readonly file?: string;
+  /** The first failed task, when Ansible's result names one. */
+  readonly task?: string;
+  /** Its module, e.g. `ansible.builtin.package`. */
+  readonly module?: string;
+  readonly host?: string;
+  /** What Ansible said about it. */
+  readonly message?: string;
+  readonly unreachable?: boolean;
 }
 
 /**
@@ -125,10 +133,20 @@ export function failureReport(record: {
 }): FailureReport | undefined {
   const failed = failedPlaybookOf(record.playbooks);
   if (failed) {
+    const first = ansibleResultOf(failed)?.failures[0];
     return {
       headline: playbookFailureHeadline(failed),
       lastLines: lastLines(failed.outputTail),
       file: failed.file,
+      ...(first
+        ? {
+            task: first.task,
+            ...(first.action ? { module: first.action } : {}),
+            host: first.host,
+            message: first.message,
+            ...(first.unreachable ? { unreachable: true } : {}),
+          }
+        : {}),
     };
   }
   const reason = readableReason(record.reason);
