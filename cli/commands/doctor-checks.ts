@@ -137,7 +137,7 @@ export function checkRecord(
           'fail',
           title,
           `${record.status} at ${g}${report ? `: ${formatFailureReport({ ...report, lastLines: report.lastLines.split('\n').slice(-6).join('\n') }, '    ')}` : ''}`,
-          `autoprov logs ${instanceId} prints the full output; fix the cause, then autoprov retry ${instanceId}`,
+          `autoprov history ${instanceId} links the full log; fix the cause, then autoprov retry ${instanceId}`,
         ),
       );
       break;

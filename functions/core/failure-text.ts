@@ -51,8 +51,12 @@ export function playbookFailureHeadline(playbook: PlaybookResultView): string {
   }
   if (result?.error) return `${playbook.file}: Ansible error: ${result.error}`;
   const exit = playbook.exitCode !== undefined ? ` (exit code ${playbook.exitCode})` : '';
+  const attempts =
+    playbook.attempts !== undefined && playbook.attempts > 0
+      ? ` after ${playbook.attempts} attempt${playbook.attempts === 1 ? '' : 's'}`
+      : '';
   const lastLine = lastLines(playbook.outputTail, 1);
-  return `${playbook.file}: ${playbook.status}${exit}${lastLine ? `: ${lastLine}` : ''}`;
+  return `${playbook.file} ended ${playbook.status}${attempts}${exit}${lastLine ? `: ${lastLine}` : ''}`;
 }
 
 /** The last `count` non-empty lines of an output, without our summary line, at most ~1,500 characters. */
@@ -133,9 +137,13 @@ export function failureReport(record: {
 }): FailureReport | undefined {
   const failed = failedPlaybookOf(record.playbooks);
   if (failed) {
-    const first = ansibleResultOf(failed)?.failures[0];
+    const result = ansibleResultOf(failed);
+    const first = result?.failures[0];
+    const headline = playbookFailureHeadline(failed);
+    // Without Ansible's own words, the recorded reason may say more (e.g. an error the workflow caught).
+    const reason = first || result?.error ? undefined : readableReason(record.reason);
     return {
-      headline: playbookFailureHeadline(failed),
+      headline: reason && !reason.includes(headline) ? `${reason}; ${headline}` : (reason ?? headline),
       lastLines: lastLines(failed.outputTail),
       file: failed.file,
       ...(first
