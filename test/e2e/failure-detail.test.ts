@@ -76,7 +76,7 @@ describe('a failed playbook, as the operator sees it', () => {
     // The END of the output: the fatal line and the recap, not the unzip listing that starts it.
     expect(failure.lastLines).toContain(`fatal: [localhost]: FAILED!`);
     expect(failure.lastLines).toMatch(
-      /PLAY RECAP[^]*localhost\s+: ok=\d+\s+changed=\d+\s+unreachable=0\s+failed=1\s+skipped=\d+\s+rescued=0\s+ignored=0$/,
+      /PLAY RECAP[\s\S]*localhost\s+: ok=\d+\s+changed=\d+\s+unreachable=0\s+failed=1\s+skipped=\d+\s+rescued=0\s+ignored=0$/,
     );
     expect(failure.lastLines).not.toContain('Running Ansible in');
     expect(JSON.stringify(row)).not.toContain('{\\"commandId');
