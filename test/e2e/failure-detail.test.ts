@@ -2,13 +2,14 @@
 // its message — in `autoprov status --json`, in `autoprov history`, in the SNS message body and in
 // `npm start`'s summary — and `autoprov logs` prints the full output from the local stack. The failure:
 // the shipped webserver.yml refuses http_port 70000 (task "Refuse a port nginx cannot listen on").
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LocalStack } from '../../scripts/local/stack.js';
 import { startLocalStack } from '../../scripts/local/stack.js';
 import { runInProcess, useEnv } from '../cli/harness.js';
+import { playbooksDir } from '../helpers/paths.js';
 import { runScript } from '../helpers/run-process.js';
 import { assertTools, ec2Id, notificationsOf, optedIn, stateDir } from './support.js';
 
@@ -17,7 +18,9 @@ const TASK = 'Refuse a port nginx cannot listen on';
 const MESSAGE = 'http_port must be 1-65535, got 70000';
 const HEADLINE = `webserver.yml: task "${TASK}" failed: ${MESSAGE}`;
 const dir = mkdtempSync(join(tmpdir(), 'autoprov-e2e-failure-'));
-const rules = join(dir, 'rules.yaml');
+// `--rules` is a rules file whose folder is the playbooks folder: a copy of the shipped playbooks.
+cpSync(playbooksDir, join(dir, 'playbooks'), { recursive: true });
+const rules = join(dir, 'playbooks', 'rules.yaml');
 writeFileSync(
   rules,
   [
