@@ -7,6 +7,7 @@ import { CliError, EXIT, flag, formatHelp, parseCommandArgs, UsageError } from '
 import { createClients, describeAwsError } from './aws.js';
 import { doctorCommand } from './commands/doctor.js';
 import { historyCommand } from './commands/history.js';
+import { logsCommand } from './commands/logs.js';
 import { planCommand } from './commands/plan.js';
 import { retryCommand } from './commands/retry.js';
 import { statusCommand } from './commands/status.js';
@@ -20,6 +21,7 @@ export const COMMANDS: readonly Command[] = [
   planCommand,
   statusCommand,
   historyCommand,
+  logsCommand,
   retryCommand,
   doctorCommand,
 ];

@@ -1,6 +1,7 @@
 // SDK clients for one CLI run, built on first use with the region of --region / AWS_REGION. Endpoints
 // follow AWS_ENDPOINT_URL_<SERVICE> (the SDK reads them), which is how the CLI is pointed at local mode.
 import { CloudFormationClient } from '@aws-sdk/client-cloudformation';
+import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { IAMClient } from '@aws-sdk/client-iam';
@@ -18,6 +19,7 @@ export interface AwsClients {
   sfn(): SFNClient;
   iam(): IAMClient;
   sqs(): SQSClient;
+  logs(): CloudWatchLogsClient;
 }
 
 function lazy<T>(build: () => T): () => T {
@@ -46,6 +48,7 @@ export function createClients(region: string | undefined): AwsClients {
     // By default the SQS client sends each call to the host in the QueueUrl, which would bypass a
     // configured endpoint; the regional endpoint serves every queue of the stack's region anyway.
     sqs: lazy(() => new SQSClient({ ...common, useQueueUrlAsEndpoint: false })),
+    logs: lazy(() => new CloudWatchLogsClient(common)),
   };
 }
 

@@ -1,6 +1,7 @@
 // The checks behind `autoprov doctor`, one function each, taking only the collaborators they need.
 // Each returns ✔/✖/! lines with a one-line fix; an AWS error while checking is a "!" (could not
 // check, and why), never a crash, so one missing permission does not hide the other answers.
+
 import { DescribeInstancesCommand, type EC2Client, type Instance } from '@aws-sdk/client-ec2';
 import {
   GetInstanceProfileCommand,
@@ -19,13 +20,13 @@ import {
   type InstanceInformation,
   type SSMClient,
 } from '@aws-sdk/client-ssm';
+import { failureReport, formatFailureReport } from '../../functions/core/failure-text.js';
 import { ORPHAN_REASONS } from '../../functions/core/reconcile.js';
 import type { InventoryHost, RulesConfig } from '../../functions/core/types.js';
 import { executionArnOf } from '../../functions/shared/start-execution.js';
 import type { InstanceRecord } from '../../functions/shared/state-store-api.js';
 import { describeAwsError } from '../aws.js';
 import { type CheckLine, formatTime, truncate } from '../output.js';
-import { failedPlaybook } from './status.js';
 
 type Send<T extends { send: unknown }> = Pick<T, 'send'>;
 
@@ -128,16 +129,14 @@ export function checkRecord(
     }
     case 'FAILED':
     case 'PARTIAL': {
-      const failed = failedPlaybook(record);
-      const what = failed
-        ? `; ${failed.file} ended ${failed.status} after ${failed.attempts} attempt(s)`
-        : '';
+      // The failed task and its message, then the last lines (core/failure-text.ts).
+      const report = failureReport(record);
       checks.push(
         check(
           'instance',
           'fail',
           title,
-          `${record.status} at ${g}${record.reason ? `: ${truncate(record.reason, 200)}` : ''}${what}`,
+          `${record.status} at ${g}${report ? `: ${formatFailureReport({ ...report, lastLines: report.lastLines.split('\n').slice(-6).join('\n') }, '    ')}` : ''}`,
           `autoprov history ${instanceId} links the full log; fix the cause, then autoprov retry ${instanceId}`,
         ),
       );

@@ -1,6 +1,7 @@
 // `autoprov history <instance>`: the audit trail of one instance, oldest first, with the console link
 // of each run's execution and the links to the full playbook logs.
 
+import { failureReport, formatFailureReport, readableReason } from '../../functions/core/failure-text.js';
 import { executionConsoleUrl } from '../../functions/notifier/message.js';
 import type { HistoryEvent, InstanceRecord } from '../../functions/shared/state-store-api.js';
 import { executionNameOf } from '../../functions/shared/workflow-contract.js';
@@ -103,15 +104,20 @@ playbook logs.`,
     const stack = await resolveStack(context.stack, context.clients.cloudFormation, { table: true });
     const store = openStore(context, stack.tableName ?? '', stack.stateMachineArn);
     const { instanceId } = await resolveInstanceRef(store, ref);
-    const [record, events] = await Promise.all([
+    const [record, listed] = await Promise.all([
       store.getInstance(instanceId),
       store.listHistory(instanceId, limit === undefined ? {} : { limit, newest: true }),
     ]);
-    if (!record && events.length === 0) {
+    if (!record && listed.length === 0) {
       throw new CliError(
         `no record and no history for ${instanceId} in table ${stack.tableName}: check the id (autoprov status lists known instances), or run autoprov doctor ${instanceId}.`,
       );
     }
+    // Reasons read as text, older records' JSON causes included (core/failure-text.ts).
+    const events = listed.map((event) =>
+      event.reason ? { ...event, reason: readableReason(event.reason) ?? event.reason } : event,
+    );
+    const failure = record && record.status !== 'SUCCESS' ? failureReport(record) : undefined;
     // Local mode (AUTOPROV_LOCAL_LOGS, from npm start -- --serve): no console, the logs are files.
     const localLogs = context.env.AUTOPROV_LOCAL_LOGS || undefined;
     const runs = runLinks(instanceId, events, record, localLogs ? undefined : stack.stateMachineArn);
@@ -129,10 +135,11 @@ playbook logs.`,
                 status: record.status,
                 generation: record.generation,
                 name: record.facts.name ?? null,
-                reason: record.reason ?? null,
+                reason: readableReason(record.reason) ?? null,
               },
             }
           : {}),
+        ...(failure ? { failure } : {}),
         events,
         runs,
         logs,
@@ -141,7 +148,7 @@ playbook logs.`,
     }
     const { paint } = out;
     const title = record
-      ? `${instanceId}${record.facts.name ? ` (${record.facts.name})` : ''}: ${paintStatus(record.status, paint)} at g${record.generation}${record.reason ? ` — ${record.reason}` : ''}`
+      ? `${instanceId}${record.facts.name ? ` (${record.facts.name})` : ''}: ${paintStatus(record.status, paint)} at g${record.generation}${record.reason ? ` — ${readableReason(record.reason)}` : ''}`
       : `${instanceId}: no state record (history only)`;
     out.print(paint.bold(title), '');
     out.print(
@@ -172,6 +179,7 @@ playbook logs.`,
         },
       ),
     );
+    if (failure) out.print('', `${paint.bold('Why:')} ${formatFailureReport(failure)}`);
     if (runs.length > 0) {
       out.print('', paint.bold('Executions'));
       for (const run of runs)

@@ -1,4 +1,10 @@
 // `autoprov status`: how the fleet stands — counts by status and one line per instance record.
+import {
+  type FailureReport,
+  failureReport,
+  formatFailureReport,
+  readableReason,
+} from '../../functions/core/failure-text.js';
 import { STATUSES, type Status } from '../../functions/core/types.js';
 import type { InstanceRecord, PlaybookRecord } from '../../functions/shared/state-store-api.js';
 import { EXIT, stringOption, UsageError } from '../args.js';
@@ -23,7 +29,11 @@ export interface StatusRow {
   readonly lastRunAt?: string;
   readonly failedPlaybook?: string;
   readonly reason?: string;
+  /** Why the run did not succeed: the failed task and its message, then the output's last lines. */
+  readonly failure?: FailureReport;
 }
+
+const UNSUCCESSFUL = new Set<Status>(['FAILED', 'PARTIAL', 'ORPHANED']);
 
 export function statusRow(record: InstanceRecord): StatusRow {
   const failed = failedPlaybook(record);
@@ -39,9 +49,20 @@ export function statusRow(record: InstanceRecord): StatusRow {
           failedPlaybook: `${failed.file} (${failed.status}, ${failed.attempts} attempt${failed.attempts === 1 ? '' : 's'})`,
         }
       : {}),
-    ...(record.reason ? { reason: record.reason } : {}),
+    ...(record.reason ? { reason: readableReason(record.reason) } : {}),
+    ...(UNSUCCESSFUL.has(record.status) || failed ? withFailure(record) : {}),
   };
 }
+
+function withFailure(record: InstanceRecord): { failure?: FailureReport } {
+  const report = failureReport(record);
+  return report ? { failure: report } : {};
+}
+
+/** How many instances `status` explains below its table (the rest: `autoprov history <id>`). */
+const EXPLAINED = 10;
+/** Output lines shown per explained instance. */
+const EXPLAINED_LINES = 6;
 
 export function countByStatus(records: readonly Pick<InstanceRecord, 'status'>[]): Record<Status, number> {
   const counts = Object.fromEntries(STATUSES.map((status) => [status, 0])) as Record<Status, number>;
@@ -119,7 +140,7 @@ with its Name, status, generation (the number of runs claimed), last run and the
         { header: 'STATUS' },
         { header: 'GEN', align: 'right' },
         { header: 'LAST RUN' },
-        { header: 'FAILED PLAYBOOK', maxWidth: 60 },
+        { header: 'WHY', maxWidth: 80 },
       ],
       rows.map((row) => [
         row.instanceId,
@@ -127,8 +148,7 @@ with its Name, status, generation (the number of runs claimed), last run and the
         row.held ? `${row.status} (held)` : row.status,
         String(row.generation),
         formatTime(row.lastRunAt),
-        row.failedPlaybook ??
-          (row.status === 'FAILED' || row.status === 'ORPHANED' ? (row.reason ?? '-') : '-'),
+        row.failure?.headline ?? row.failedPlaybook ?? '-',
       ]),
       {
         paint,
@@ -139,6 +159,18 @@ with its Name, status, generation (the number of runs claimed), last run and the
       },
     );
     out.print(...lines);
+    const explained = rows.filter((row) => row.failure?.lastLines);
+    for (const row of explained.slice(0, EXPLAINED)) {
+      const report = row.failure as FailureReport;
+      const last = report.lastLines.split('\n').slice(-EXPLAINED_LINES).join('\n');
+      out.print('', `${paint.bold(row.instanceId)}: ${formatFailureReport({ ...report, lastLines: last })}`);
+    }
+    if (explained.length > EXPLAINED) {
+      out.print(
+        '',
+        `… ${explained.length - EXPLAINED} more: autoprov history <instance>, autoprov logs <instance>`,
+      );
+    }
     return EXIT.ok;
   },
 };

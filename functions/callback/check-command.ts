@@ -1,6 +1,7 @@
 // Timeout path: the workflow's callback wait timed out (a lost status event, or a command still
 // running). Ask SSM directly, record what it says, and answer synchronously.
 import { CancelCommandCommand } from '@aws-sdk/client-ssm';
+import { playbookFailureHeadline } from '../core/failure-text.js';
 import {
   InvalidInputError,
   isTransientAwsError,
@@ -44,7 +45,8 @@ export async function checkCommand(input: CheckCommandInput, deps: CallbackDeps)
     );
   }
 
-  const invocation = await readInvocation(deps.ssm, active.commandId, instanceId, active.kind);
+  const invocation = await readInvocation(deps.ssm, active.commandId, instanceId, active.kind, deps.s3);
+  const file = active.kind === 'playbook' ? record.playbooks?.[active.playbookIndex ?? -1]?.file : undefined;
   let end: CommandEnd = commandEndOf(active.commandId, invocation);
   const stillRunning = !isTerminalInvocationStatus(invocation.status);
   if (stillRunning) {
@@ -63,10 +65,10 @@ export async function checkCommand(input: CheckCommandInput, deps: CallbackDeps)
   if (stillRunning) {
     throw new PlaybookFailedError(
       `timed out waiting for command ${active.commandId} on ${instanceId} (${invocation.status}); cancelled it. ` +
-        failureCauseOf(end, recorded.logUrl),
+        failureCauseOf(end, recorded.logUrl, file),
     );
   }
-  throw new PlaybookFailedError(failureCauseOf(end, recorded.logUrl));
+  throw new PlaybookFailedError(failureCauseOf(end, recorded.logUrl, file));
 }
 
 /**
@@ -91,6 +93,7 @@ function alreadyRecorded(record: InstanceRecord, input: CheckCommandInput): Comm
   }
   throw new PlaybookFailedError(
     failureCause({
+      reason: playbookFailureHeadline(result),
       commandId: result.commandId,
       status: result.status,
       ...(result.exitCode !== undefined ? { exitCode: result.exitCode } : {}),

@@ -1,8 +1,11 @@
 // What both callback paths (status event, timed-out wait) share: reading a finished invocation,
 // recording its result on the instance (fenced) with its history event, and answering the workflow.
 
+import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { type SendTaskFailureCommand, SendTaskSuccessCommand, type SFNClient } from '@aws-sdk/client-sfn';
 import { GetCommandInvocationCommand, type SSMClient } from '@aws-sdk/client-ssm';
+import { type AnsibleResult, parseAnsibleOutput, withoutResultLine } from '../core/ansible-result.js';
+import { playbookFailureHeadline } from '../core/failure-text.js';
 import type { PlaybookRunStatus } from '../core/types.js';
 import { isTransientAwsError, TransientError } from '../shared/errors.js';
 import type { DebugLogger } from '../shared/logger.js';
@@ -23,6 +26,8 @@ export interface CallbackDeps {
   >;
   readonly ssm: Pick<SSMClient, 'send'>;
   readonly sfn: Pick<SFNClient, 'send'>;
+  /** Reads the end of an output the API cut (StandardOutputUrl); without it the API's content is used. */
+  readonly s3?: Pick<S3Client, 'send'>;
   readonly settings: CallbackSettings;
   readonly now: () => Date;
   readonly logger: DebugLogger;
@@ -36,6 +41,8 @@ export interface CommandEnd {
   readonly status: PlaybookRunStatus;
   readonly exitCode?: number;
   readonly outputTail?: string;
+  /** What Ansible reported (playbook commands whose output was read). */
+  readonly ansible?: AnsibleResult;
 }
 
 export interface Invocation {
@@ -43,7 +50,13 @@ export interface Invocation {
   readonly statusDetails?: string;
   readonly exitCode?: number;
   readonly outputTail: string;
+  readonly ansible?: AnsibleResult;
 }
+
+/** GetCommandInvocation returns the first 24,000 characters of stdout (StandardOutputContent). */
+export const API_STDOUT_LIMIT = 24_000;
+/** Bytes read from the end of a cut output in S3: the summary line (≤ ~20 KB) and the last lines. */
+export const OUTPUT_TAIL_BYTES = 64 * 1024;
 
 function errorName(error: unknown): string {
   return error instanceof Error ? error.name : 'Error';
@@ -71,8 +84,15 @@ export async function readInvocation(
   commandId: string,
   instanceId: string,
   kind: 'ensure-ansible' | 'playbook',
+  s3?: Pick<S3Client, 'send'>,
 ): Promise<Invocation> {
-  const invocation = await readPlugin(ssm, commandId, instanceId, PLUGIN_OF[kind]);
+  const invocation = await readPlugin(
+    ssm,
+    commandId,
+    instanceId,
+    PLUGIN_OF[kind],
+    kind === 'playbook' ? s3 : undefined,
+  );
   if (kind !== 'playbook' || invocation.status === 'Success' || invocation.status === 'InProgress') {
     return invocation;
   }
@@ -91,11 +111,37 @@ export async function readInvocation(
 /** The bundle download step of AWS-ApplyAnsiblePlaybooks. */
 export const DOWNLOAD_PLUGIN = 'downloadContent';
 
+/**
+ * The end of an output object (S3 ranged GET `bytes=-N`) from the URL GetCommandInvocation gives
+ * (`https://s3.<region>.amazonaws.com/<bucket>/<key>`). Undefined when it cannot be read: the caller
+ * keeps the API's content. "GetObject — Range" (https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html).
+ */
+export async function readOutputEnd(
+  s3: Pick<S3Client, 'send'>,
+  url: string,
+  bytes = OUTPUT_TAIL_BYTES,
+): Promise<string | undefined> {
+  const match = /^https:\/\/s3[.-][^/]*\/([^/]+)\/(.+)$/.exec(url);
+  if (!match?.[1] || !match[2]) return undefined;
+  try {
+    const object = await s3.send(
+      new GetObjectCommand({ Bucket: match[1], Key: decodeURIComponent(match[2]), Range: `bytes=-${bytes}` }),
+    );
+    const text = (await object.Body?.transformToString('utf8')) ?? '';
+    // A range can start inside a line (or a character): drop the partial first line.
+    const firstBreak = text.indexOf('\n');
+    return firstBreak >= 0 && text.length >= bytes ? text.slice(firstBreak + 1) : text;
+  } catch {
+    return undefined;
+  }
+}
+
 async function readPlugin(
   ssm: Pick<SSMClient, 'send'>,
   commandId: string,
   instanceId: string,
   pluginName: string,
+  s3?: Pick<S3Client, 'send'>,
 ): Promise<Invocation> {
   try {
     const output = await ssm.send(
@@ -105,6 +151,13 @@ async function readPlugin(
         PluginName: pluginName,
       }),
     );
+    let stdout = output.StandardOutputContent ?? '';
+    const stderr = output.StandardErrorContent;
+    // The API keeps the START of a long output; its end (the failure, our summary line) is in S3.
+    if (s3 && stdout.length >= API_STDOUT_LIMIT && output.StandardOutputUrl) {
+      stdout = (await readOutputEnd(s3, output.StandardOutputUrl)) ?? stdout;
+    }
+    const ansible = pluginName === PLUGIN_OF.playbook ? parseAnsibleOutput(stdout, stderr) : undefined;
     return {
       status: output.Status ?? 'Failed',
       ...(output.StatusDetails ? { statusDetails: output.StatusDetails } : {}),
@@ -112,7 +165,8 @@ async function readPlugin(
       ...(output.ResponseCode !== undefined && output.ResponseCode >= 0
         ? { exitCode: output.ResponseCode }
         : {}),
-      outputTail: outputTail(output.StandardOutputContent, output.StandardErrorContent),
+      outputTail: outputTail(withoutResultLine(stdout), stderr),
+      ...(ansible ? { ansible } : {}),
     };
   } catch (error) {
     if (isTransientAwsError(error)) {
@@ -132,6 +186,7 @@ export function commandEndOf(commandId: string, invocation: Invocation): Command
     status: runStatusOf(invocation.status, invocation.statusDetails),
     ...(invocation.exitCode !== undefined ? { exitCode: invocation.exitCode } : {}),
     ...(invocation.outputTail ? { outputTail: invocation.outputTail } : {}),
+    ...(invocation.ansible ? { ansible: invocation.ansible } : {}),
   };
 }
 
@@ -143,8 +198,19 @@ export function commandResultOf(end: CommandEnd, logUrl: string): CommandResult 
   return { commandId: end.commandId, status: 'Success', exitCode: end.exitCode ?? 0, logUrl };
 }
 
-export function failureCauseOf(end: CommandEnd, logUrl: string): string {
+export function failureCauseOf(end: CommandEnd, logUrl: string, file?: string): string {
   return failureCause({
+    ...(file
+      ? {
+          reason: playbookFailureHeadline({
+            file,
+            status: end.status,
+            ...(end.exitCode !== undefined ? { exitCode: end.exitCode } : {}),
+            ...(end.outputTail ? { outputTail: end.outputTail } : {}),
+            ...(end.ansible ? { ansible: end.ansible } : {}),
+          }),
+        }
+      : {}),
     commandId: end.commandId,
     status: end.ssmStatus,
     ...(end.exitCode !== undefined ? { exitCode: end.exitCode } : {}),
@@ -193,6 +259,8 @@ export async function recordCommandEnd(
         endedAt: now.toISOString(),
         ...(end.outputTail ? { outputTail: end.outputTail } : {}),
         logUrl,
+        ...(record.playbooks?.[index]?.check ? { check: true } : {}),
+        ...(end.ansible ? { ansible: end.ansible } : {}),
       },
       now,
       { activeCommandId: end.commandId },
@@ -211,7 +279,18 @@ export async function recordCommandEnd(
     generation,
     ...(succeeded
       ? {}
-      : { reason: `${end.ssmStatus}${end.exitCode !== undefined ? ` (exit code ${end.exitCode})` : ''}` }),
+      : {
+          reason:
+            active.kind === 'playbook'
+              ? playbookFailureHeadline({
+                  file: label,
+                  status: end.ssmStatus,
+                  ...(end.exitCode !== undefined ? { exitCode: end.exitCode } : {}),
+                  ...(end.outputTail ? { outputTail: end.outputTail } : {}),
+                  ...(end.ansible ? { ansible: end.ansible } : {}),
+                })
+              : `${end.ssmStatus}${end.exitCode !== undefined ? ` (exit code ${end.exitCode})` : ''}`,
+        }),
     details: {
       kind: active.kind,
       playbook: label,

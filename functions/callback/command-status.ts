@@ -43,6 +43,8 @@ export function outputTail(
 }
 
 export interface FailureDescription {
+  /** The readable reason (core/failure-text.ts), first so the console shows it first. */
+  readonly reason?: string;
   readonly commandId: string;
   /** The SSM status as reported (`Failed`, `TimedOut`, …). */
   readonly status: string;

@@ -17,6 +17,7 @@ import { type CallbackOutcome, reportInvocationStatus } from './report-status.js
 const deps: CallbackDeps = {
   store: stateStoreFromEnv(),
   ssm: clients.ssm(),
+  s3: clients.s3(),
   sfn: clients.sfn(),
   settings: { region: getStringFromEnv('AWS_REGION'), outputLogGroup: getStringFromEnv('OUTPUT_LOG_GROUP') },
   now: () => new Date(),

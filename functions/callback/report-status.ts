@@ -54,11 +54,14 @@ export async function reportInvocationStatus(
     return 'not-active';
   }
 
-  // Success needs no GetCommandInvocation (one API call less per playbook); failures need the output.
+  // Success needs no GetCommandInvocation (one API call less per playbook); failures need the output,
+  // and so does a check-mode run (the tasks that would change).
+  const planned = active.kind === 'playbook' ? record.playbooks?.[active.playbookIndex ?? -1] : undefined;
   const end: CommandEnd =
-    runStatusOf(status) === 'Success'
+    runStatusOf(status) === 'Success' && !planned?.check
       ? { commandId, ssmStatus: status, status: 'Success', exitCode: 0 }
       : commandEndOf(commandId, await readFailedInvocation(deps, commandId, instanceId, status, active.kind));
+  const file = planned?.file;
 
   const recorded = await recordCommandEnd(record, active, end, deps);
   if (!recorded.ok && recorded.alreadyRecorded) {
@@ -67,7 +70,7 @@ export async function reportInvocationStatus(
     // (throttled SendTaskSuccess) must not leave the workflow waiting for its timeout.
     deps.logger.info('Duplicate status event: already recorded; answering the workflow again', { commandId });
     const logUrl = logUrlOf(deps.settings, commandId, instanceId);
-    const again = await answerWorkflow(deps, answerOf(active.taskToken, end, logUrl));
+    const again = await answerWorkflow(deps, answerOf(active.taskToken, end, logUrl, file));
     return again ? 'answered' : 'workflow-gone';
   }
   if (!recorded.ok) {
@@ -83,19 +86,19 @@ export async function reportInvocationStatus(
     );
     return released ? 'superseded' : 'workflow-gone';
   }
-  const answered = await answerWorkflow(deps, answerOf(active.taskToken, end, recorded.logUrl));
+  const answered = await answerWorkflow(deps, answerOf(active.taskToken, end, recorded.logUrl, file));
   deps.logger.info('Command ended', { commandId, status: end.status, kind: active.kind, answered });
   return answered ? 'answered' : 'workflow-gone';
 }
 
 /** The workflow's answer for a finished command: task success with the result, or PlaybookFailed. */
-function answerOf(taskToken: string, end: CommandEnd, logUrl: string) {
+function answerOf(taskToken: string, end: CommandEnd, logUrl: string, file: string | undefined) {
   return end.status === 'Success'
     ? new SendTaskSuccessCommand({ taskToken, output: JSON.stringify(commandResultOf(end, logUrl)) })
     : new SendTaskFailureCommand({
         taskToken,
         error: WorkflowErrors.PlaybookFailed,
-        cause: failureCauseOf(end, logUrl),
+        cause: failureCauseOf(end, logUrl, file),
       });
 }
 
@@ -108,7 +111,7 @@ async function readFailedInvocation(
   kind: 'ensure-ansible' | 'playbook',
 ) {
   try {
-    return await readInvocation(deps.ssm, commandId, instanceId, kind);
+    return await readInvocation(deps.ssm, commandId, instanceId, kind, deps.s3);
   } catch (error) {
     if (error instanceof TransientError) throw error;
     deps.logger.warn('Could not read the failed invocation; reporting without its output', {

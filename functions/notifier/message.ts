@@ -1,4 +1,10 @@
 // The one alert text for every channel (docs/architecture.md "Notifications"): who, what, why, where to look. Pure.
+import {
+  failedPlaybookOf,
+  lastLines,
+  playbookFailureHeadline,
+  readableReason,
+} from '../core/failure-text.js';
 import type { Status } from '../core/types.js';
 import type { InstanceRecord, PlaybookRecord } from '../shared/state-store-api.js';
 import { executionNameOf } from '../shared/workflow-contract.js';
@@ -38,10 +44,8 @@ function plural(count: number, word: string): string {
   return `${count} ${word}${count === 1 ? '' : 's'}`;
 }
 
-const NOT_RUN = new Set(['Pending', 'InProgress', 'Success']);
-
 function failedPlaybook(playbooks: readonly PlaybookRecord[]): PlaybookRecord | undefined {
-  return playbooks.find((playbook) => !NOT_RUN.has(playbook.status));
+  return failedPlaybookOf(playbooks);
 }
 
 export function buildAlert(
@@ -53,7 +57,7 @@ export function buildAlert(
   const who = name ? `${input.instanceId} (${name})` : input.instanceId;
   const playbooks = record?.playbooks ?? [];
   const failed = failedPlaybook(playbooks);
-  const reason = input.reason ?? record?.reason;
+  const reason = readableReason(input.reason ?? record?.reason);
   const executionUrl =
     input.generation > 0
       ? executionConsoleUrl(stateMachineArn, executionNameOf(input.instanceId, input.generation))
@@ -61,7 +65,10 @@ export function buildAlert(
   const logUrl = failed?.logUrl ?? [...playbooks].reverse().find((playbook) => playbook.logUrl)?.logUrl;
 
   const lines = [`Instance: ${who}`, `Status: ${input.status} (generation ${input.generation})`];
-  if (reason) lines.push(`Reason: ${reason}`);
+  // The failed task and its message first (core/failure-text.ts); the reason when it says more.
+  const headline = failed ? playbookFailureHeadline(failed) : undefined;
+  if (headline) lines.push(`Failure: ${headline}`);
+  if (reason && !reason.startsWith(headline ?? '\u0000')) lines.push(`Reason: ${reason}`);
   if (failed) {
     const exit = failed.exitCode !== undefined ? `, exit code ${failed.exitCode}` : '';
     lines.push(
@@ -76,7 +83,8 @@ export function buildAlert(
   }
   if (executionUrl) lines.push(`Execution: ${executionUrl}`);
   if (logUrl) lines.push(`Log: ${logUrl}`);
-  if (failed?.outputTail) lines.push('', `Output (last lines of ${failed.file}):`, failed.outputTail);
+  const tail = lastLines(failed?.outputTail);
+  if (failed && tail) lines.push('', `Output (last lines of ${failed.file}):`, tail);
 
   return { subject: asciiSubject(`[autoprov] ${input.status}: ${who}`), text: lines.join('\n') };
 }

@@ -1,11 +1,17 @@
 // Record the run's outcome on the instance, fenced on its generation: a stale execution can never
 // overwrite what a newer one decided (docs/architecture.md "Claims and fencing").
+import { failedPlaybookOf, playbookFailureHeadline, readableReason } from '../core/failure-text.js';
 import { summarizeOutcome } from '../core/status.js';
 import type { PlaybookOutcome, PlaybookRunStatus } from '../core/types.js';
 import { InvalidInputError, StaleGenerationError } from '../shared/errors.js';
 import type { DebugLogger } from '../shared/logger.js';
 import type { InstanceRecord, PlaybookRecord, StateStoreApi } from '../shared/state-store-api.js';
-import { executionNameOf, type RecordInput, type RecordOutput } from '../shared/workflow-contract.js';
+import {
+  executionNameOf,
+  type RecordInput,
+  type RecordOutput,
+  WorkflowErrors,
+} from '../shared/workflow-contract.js';
 
 /** The Cause a Catch captured can be a whole stack trace: keep enough to act on. */
 export const MAX_CAUSE_CHARS = 1000;
@@ -53,10 +59,18 @@ export function decideOutcome(record: InstanceRecord): { status: RecordOutput['s
   return { status: summary.status };
 }
 
-function reasonOf(input: RecordInput): string | undefined {
-  const error = input.error
-    ? truncate(`${input.error.Error ?? 'Error'}: ${input.error.Cause ?? ''}`.trim(), MAX_CAUSE_CHARS)
-    : undefined;
+function reasonOf(input: RecordInput, record: InstanceRecord): string | undefined {
+  // A failed playbook reads as its failed task and message (core/failure-text.ts), not as the cause's JSON.
+  const failed =
+    input.error?.Error === WorkflowErrors.PlaybookFailed ? failedPlaybookOf(record.playbooks) : undefined;
+  const error = failed
+    ? playbookFailureHeadline(failed)
+    : input.error
+      ? truncate(
+          readableReason(`${input.error.Error ?? 'Error'}: ${input.error.Cause ?? ''}`.trim()) ?? '',
+          MAX_CAUSE_CHARS,
+        )
+      : undefined;
   if (input.reason && error) return `${input.reason} (${error})`;
   return input.reason ?? error;
 }
@@ -72,7 +86,7 @@ export async function recordOutcome(
   const { instanceId, generation } = input;
   const record = await deps.store.getInstance(instanceId);
   if (!record) throw new InvalidInputError(`record: instance ${instanceId} has no state record.`);
-  const given = reasonOf(input);
+  const given = reasonOf(input, record);
   // A failure caught before anything was planned (e.g. the match step itself failed) is FAILED, not SKIPPED.
   const failedBeforePlan = input.error !== undefined && (record.playbooks ?? []).length === 0;
   const decided = input.status

@@ -4,6 +4,7 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { LambdaClient } from '@aws-sdk/client-lambda';
+import { S3Client } from '@aws-sdk/client-s3';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { SNSClient } from '@aws-sdk/client-sns';
@@ -19,6 +20,7 @@ let sfn: SFNClient | undefined;
 let sns: SNSClient | undefined;
 let secrets: SecretsManagerClient | undefined;
 let lambda: LambdaClient | undefined;
+let s3: S3Client | undefined;
 
 // Lazily built so a function only pays for the clients it uses; each is built once per container.
 export const clients = {
@@ -32,4 +34,5 @@ export const clients = {
   sns: () => (sns ??= new SNSClient(common)),
   secrets: () => (secrets ??= new SecretsManagerClient(common)),
   lambda: () => (lambda ??= new LambdaClient(common)),
+  s3: () => (s3 ??= new S3Client(common)),
 };

@@ -1,6 +1,7 @@
 // The contract of the DynamoDB state store (docs/architecture.md "State model"). Implemented by `state-store.ts`;
 // handlers depend on this interface so tests can pass either the real store (DynamoDB Local) or a fake.
 import type { ClaimReason } from '../core/eligibility.js';
+import type { AnsibleResult } from '../core/ansible-result.js';
 import type { KnownInstance } from '../core/reconcile.js';
 import type { HostFacts, PlannedPlaybook, PlaybookRunStatus, Source, Status } from '../core/types.js';
 
@@ -53,6 +54,13 @@ export interface PlaybookRecord {
   readonly outputTail?: string;
   /** CloudWatch Logs console URL (or local path) of the full output. */
   readonly logUrl?: string;
+  /** Planned in check mode (`--check`): the result lists the tasks that would change. */
+  readonly check?: boolean;
+  /**
+   * What Ansible reported (recap, failed tasks, changed tasks), bounded (core/ansible-result.ts). Absent
+   * on records written before it existed and when the output said nothing about Ansible.
+   */
+  readonly ansible?: AnsibleResult;
 }
 
 /** The command the workflow is waiting on right now (at most one per instance). */

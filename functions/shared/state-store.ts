@@ -368,6 +368,7 @@ export class StateStore implements StateStoreApi {
       file: p.file,
       status: 'Pending',
       attempts: 0,
+      ...(p.check ? { check: true } : {}),
     }));
     return this.fenced(
       'recordMatch',

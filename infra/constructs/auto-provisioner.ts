@@ -21,7 +21,7 @@ import { EventRouting } from './event-routing.js';
 import { FailedEventsQueue } from './failed-events-queue.js';
 import { Monitoring } from './monitoring.js';
 import { Notifications } from './notifications.js';
-import { PlaybookBundle } from './playbook-bundle.js';
+import { COMMAND_OUTPUT_PREFIX, PlaybookBundle } from './playbook-bundle.js';
 import { ProvisionerFunction, type ProvisionerFunctionProps } from './provisioner-function.js';
 import { StateTable } from './state-table.js';
 import { SweepSchedule } from './sweep-schedule.js';
@@ -383,6 +383,24 @@ export class AutoProvisioner extends Construct {
       ['ssm:GetCommandInvocation', 'ssm:CancelCommand'],
       'ssm:GetCommandInvocation and ssm:CancelCommand have no resource-level permissions',
     );
+    // GetCommandInvocation returns only the first 24,000 characters of stdout: the end of a longer output
+    // (the failed task, the AUTOPROV-RESULT line) is read from the output object SSM uploaded. Read-only,
+    // command output only (docs/adr/0012-ansible-result-line.md).
+    const outputObjects = this.playbookBundle.bucket.arnForObjects(`${COMMAND_OUTPUT_PREFIX}*`);
+    for (const reader of [callback, checkCommand]) {
+      reader.role.addToPolicy(
+        new iam.PolicyStatement({
+          sid: 'ReadCommandOutputEnd',
+          actions: ['s3:GetObject'],
+          resources: [outputObjects],
+        }),
+      );
+      acknowledge(
+        reader.role.node.findChild('DefaultPolicy'),
+        `AwsSolutions-IAM5[Resource::${nagArn(this.playbookBundle.bucket)}/${COMMAND_OUTPUT_PREFIX}*]`,
+        'Read-only on the command-output prefix: SSM chooses the object keys (execution, command id, instance id, step).',
+      );
+    }
     // Publish, and the two key actions SNS needs to encrypt with the topic's key (named, not GenerateDataKey*).
     notifier.role.addToPolicy(
       new iam.PolicyStatement({

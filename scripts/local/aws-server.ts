@@ -22,6 +22,7 @@
 //                             asks it whether an instance's profile may read the bundle).
 //   CloudFormation (Query/XML) DescribeStacks — the stack's Outputs, resolved (services/cloudformation.ts).
 //   SQS (JSON 1.0)            GetQueueAttributes — dead-letter queue depth (services/sqs.ts).
+//   CloudWatch Logs (JSON 1.1) GetLogEvents — the command output the local agent wrote (services/logs.ts).
 // DynamoDB is not emulated here: local mode uses DynamoDB Local (dynamodb-local.ts).
 // Not AWS, not counted: POST <endpoint>/_local/webhooks/<anything> records the request and answers
 // 200 {"ok":true} — a stand-in for Slack/Telegram webhooks so local mode never calls the internet.
@@ -122,6 +123,7 @@ const JSON_TARGETS: readonly [string, ServiceName][] = [
   ['AWSStepFunctions.', 'SFN'],
   ['secretsmanager.', 'SecretsManager'],
   ['AmazonSQS.', 'SQS'],
+  ['Logs_20140328.', 'Logs'],
 ];
 
 const LAMBDA_INVOKE = /^\/2015-03-31\/functions\/([^/]+)\/invocations$/;
@@ -316,6 +318,7 @@ export async function startAwsServer(options: AwsServerOptions): Promise<AwsServ
       AWS_ENDPOINT_URL_IAM: endpoint,
       AWS_ENDPOINT_URL_CLOUDFORMATION: endpoint,
       AWS_ENDPOINT_URL_SQS: endpoint,
+      AWS_ENDPOINT_URL_CLOUDWATCH_LOGS: endpoint,
       ...(dynamoDbEndpoint ? { AWS_ENDPOINT_URL_DYNAMODB: dynamoDbEndpoint } : {}),
     }),
     stop: () =>

@@ -11,6 +11,7 @@ import {
   FleetFileError,
   readFleetDocument,
 } from '../../cli/fleet-file.js';
+import { type FailureReport, failureReport, readableReason } from '../../functions/core/failure-text.js';
 import type { Status } from '../../functions/core/types.js';
 import type { HistoryEvent, InstanceRecord } from '../../functions/shared/state-store-api.js';
 import { applyAction, durationMs, expandInstances, type FleetFile, type ScenarioAction } from './fleet.js';
@@ -99,6 +100,8 @@ export interface InstanceSummary {
   /** Carries the hold tag: recorded, never provisioned automatically. */
   readonly held: boolean;
   readonly reason?: string;
+  /** FAILED / PARTIAL: the failed task and its message, and the output's last lines (core/failure-text.ts). */
+  readonly failure?: FailureReport;
 }
 
 export interface ExpectationResult {
@@ -364,6 +367,8 @@ function summarize(
   executions: readonly LocalExecution[],
   notifications: readonly { subject?: string; message: string }[],
 ): InstanceSummary {
+  const failure =
+    record && (record.status === 'FAILED' || record.status === 'PARTIAL') ? failureReport(record) : undefined;
   const playbooks = (record?.playbooks ?? []).map((p) => ({
     file: p.file,
     status: p.status,
@@ -381,7 +386,8 @@ function summarize(
     notifications: notifications.filter(
       (n) => n.message.includes(instanceId) || n.subject?.includes(instanceId),
     ).length,
-    ...(record?.reason ? { reason: record.reason } : {}),
+    ...(record?.reason ? { reason: readableReason(record.reason) } : {}),
+    ...(failure ? { failure } : {}),
   };
 }
 

@@ -1,6 +1,11 @@
 // Text output of the local-mode demo: the live line per change, the summary table, an instance's audit
 // history and where the run left its files. Pure string building: start.ts decides where it goes.
 import { join } from 'node:path';
+import {
+  type FailureReport,
+  formatFailureReport,
+  readableReason,
+} from '../../functions/core/failure-text.js';
 import type { HistoryEvent } from '../../functions/shared/state-store-api.js';
 import type { DemoReport, InstanceSummary } from './demo.js';
 import type { InstanceChange } from './stack.js';
@@ -64,10 +69,27 @@ export function formatSummary(report: DemoReport): string {
       expectation ? (expectation.ok ? 'as expected' : `✖ ${expectation.problems.join('; ')}`) : '',
     ];
   });
-  return formatTable(
+  const table = formatTable(
     ['instance', 'Name', 'status', 'gen', 'playbooks', 'attempts', 'executions', 'check'],
     rows,
   );
+  const failures = formatFailures(report);
+  return failures ? `${table}\n\n${failures}` : table;
+}
+
+/** Output lines shown under each failure in the summary. */
+const FAILURE_LINES = 6;
+
+/** Why each FAILED/PARTIAL instance failed: the failed task and its message, then the output's last lines. */
+export function formatFailures(report: Pick<DemoReport, 'instances'>): string {
+  const blocks = report.instances
+    .filter((i) => i.failure)
+    .map((i) => {
+      const failure = i.failure as FailureReport;
+      const lastLines = failure.lastLines.split('\n').slice(-FAILURE_LINES).join('\n');
+      return `${i.instanceId}${i.name ? ` (${i.name})` : ''} ${i.status}: ${formatFailureReport({ ...failure, lastLines }, '    ')}`;
+    });
+  return blocks.length > 0 ? ['Why:', ...blocks].join('\n') : '';
 }
 
 export function formatHistory(events: readonly HistoryEvent[]): string {
@@ -78,7 +100,7 @@ export function formatHistory(events: readonly HistoryEvent[]): string {
       e.type,
       e.generation === undefined ? '' : `g${e.generation}`,
       e.actor,
-      [e.reason, details].filter(Boolean).join(' — '),
+      [readableReason(e.reason), details].filter(Boolean).join(' — '),
     ];
   });
   return formatTable(['time (UTC)', 'event', 'gen', 'actor', 'details'], rows);

@@ -15,7 +15,8 @@ export type ServiceName =
   | 'SecretsManager'
   | 'IAM'
   | 'CloudFormation'
-  | 'SQS';
+  | 'SQS'
+  | 'Logs';
 export type Protocol = 'ec2' | 'query' | 'json' | 'restXml' | 'restJson';
 
 export const PROTOCOL_OF: Readonly<Record<ServiceName, Protocol>> = {
@@ -27,6 +28,7 @@ export const PROTOCOL_OF: Readonly<Record<ServiceName, Protocol>> = {
   IAM: 'query',
   CloudFormation: 'query',
   SQS: 'json',
+  Logs: 'json',
   S3: 'restXml',
   Lambda: 'restJson',
 };

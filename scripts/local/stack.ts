@@ -40,6 +40,7 @@ import { CloudWatchAlarms } from './services/cloudwatch.js';
 import { Ec2Emulator } from './services/ec2.js';
 import { IamEmulator, SSM_CORE_POLICY_ARN } from './services/iam.js';
 import { LambdaEmulator } from './services/lambda.js';
+import { LogsEmulator } from './services/logs.js';
 import { S3Emulator, S3Store } from './services/s3.js';
 import { SecretsManagerEmulator } from './services/secrets-manager.js';
 import { type ExecutionStatus, SfnEmulator } from './services/sfn.js';
@@ -505,6 +506,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         iam,
         cloudFormation,
         sqs,
+        new LogsEmulator(join(logDir, 'commands')),
       ],
       throttle: throttleConfig(options.throttle),
       seed: seed + 4,

@@ -34,7 +34,7 @@ describe('autoprov entry point', () => {
     const unknown = await runInProcess(['deploy']);
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toContain(
-      'unknown command "deploy". Commands: validate, plan, status, history, retry, doctor.',
+      'unknown command "deploy". Commands: validate, plan, status, history, logs, retry, doctor.',
     );
 
     const option = await runInProcess(['status', '--colour']);

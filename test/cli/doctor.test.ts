@@ -137,7 +137,7 @@ describe('autoprov doctor against the local endpoints', () => {
 
     expect(run.code).toBe(1);
     expect(lineOf(run.stdout, 'State record')).toBe(
-      '  ✖ State record: FAILED at g1: webserver.yml failed for good; webserver.yml ended Failed after 3 attempt(s)',
+      '  ✖ State record: FAILED at g1: webserver.yml failed for good; webserver.yml ended Failed after 3 attempts',
     );
     expect(lineOf(run.stdout, 'Last execution')).toBe(
       '  ✖ Last execution: i-0f000000000000004-g1 FAILED — PlaybookFailed: webserver.yml failed after 3 attempts',

@@ -56,11 +56,11 @@ describe('autoprov status (DynamoDB Local)', () => {
     expect(run.code).toBe(0);
     const lines = run.stdout.trimEnd().split('\n');
     expect(lines[0]).toBe('4 instances: PENDING 1 · SUCCESS 2 · FAILED 1');
-    expect(lines[2]).toMatch(/^INSTANCE\s+NAME\s+STATUS\s+GEN\s+LAST RUN\s+FAILED PLAYBOOK$/);
+    expect(lines[2]).toMatch(/^INSTANCE\s+NAME\s+STATUS\s+GEN\s+LAST RUN\s+WHY$/);
     expect(lines.slice(3)).toEqual([
       expect.stringMatching(/^i-0ccccccccccccccc1\s+web-1\s+SUCCESS\s+1\s+2025-11-20 10:00:00Z\s+-$/),
       expect.stringMatching(
-        /^i-0ccccccccccccccc2\s+web-2\s+FAILED\s+1\s+2025-11-20 10:00:00Z\s+webserver\.yml \(Failed, 3 attempts\)$/,
+        /^i-0ccccccccccccccc2\s+web-2\s+FAILED\s+1\s+2025-11-20 10:00:00Z\s+webserver\.yml ended Failed after 3 attempts$/,
       ),
       expect.stringMatching(/^i-0ccccccccccccccc3\s+db-1\s+PENDING\s+0\s+-\s+-$/),
       expect.stringMatching(/^i-0ccccccccccccccc4\s+db-2\s+SUCCESS \(held\)\s+1\s+2025-11-20 10:00:00Z\s+-$/),

@@ -246,11 +246,13 @@ describe('reportInvocationStatus (status events)', () => {
       exitCode: 2,
       attempts: 2,
     });
+    // The readable reason (core/failure-text.ts), from the log's last fatal line: no summary line here.
     expect(store.history[0]).toMatchObject({
       type: 'PLAYBOOK_FAILED',
-      reason: 'Failed (exit code 2)',
+      reason: expect.stringMatching(/: a task failed: nginx: unknown directive$/),
       details: { attempt: 2, status: 'Failed' },
     });
+    expect(cause.reason).toBe(store.history[0]?.reason);
   });
 
   it('records a delivery timeout as TimedOut', async () => {

@@ -142,7 +142,8 @@ function seedFailed(store: FakeStateStore, generation = 5) {
         attempts: 3,
         exitCode: 2,
         commandId: 'c-2',
-        outputTail: 'fatal: [localhost]: FAILED! => unknown directive',
+        outputTail:
+          'Running Ansible in /var/lib/amazon/ssm\nTASK [Configure nginx] ****\nfatal: [localhost]: FAILED! => {"changed": false, "msg": "unknown directive \\"lisen\\""}',
         logUrl: LOG_URL,
       },
     ],
@@ -186,6 +187,27 @@ describe('the alert text', () => {
   });
 });
 
+describe('older records', () => {
+  it('reads a reason holding the old JSON cause as text, never the JSON', () => {
+    const store = new FakeStateStore();
+    store.seed({
+      instanceId: INSTANCE,
+      facts,
+      status: 'FAILED',
+      generation: 2,
+      reason:
+        'PlaybookFailed: {"commandId":"c-9","status":"Failed","exitCode":2,"outputTail":"Running Ansible in /x\\nArchive: b.zip\\n  inflating: webserver.yml',
+    });
+    const alert = buildAlert(
+      { instanceId: INSTANCE, generation: 2, status: 'FAILED' },
+      store.peek(INSTANCE),
+      STATE_MACHINE,
+    );
+    expect(alert.text).toContain('Reason: PlaybookFailed: command c-9 Failed (exit code 2)');
+    expect(alert.text).not.toContain('{"commandId"');
+  });
+});
+
 describe('notify', () => {
   it('sends one alert to SNS, Slack and Telegram with the facts an operator needs', async () => {
     // Prepare
@@ -200,6 +222,7 @@ describe('notify', () => {
     const text = [
       `Instance: ${INSTANCE} (web-01)`,
       'Status: PARTIAL (generation 5)',
+      'Failure: nginx.yml: task "Configure nginx" failed: unknown directive "lisen"',
       'Reason: nginx.yml ended Failed after 3 attempts',
       'Failed playbook: nginx.yml (Failed, exit code 2, 3 attempts)',
       'Playbooks:',
@@ -209,7 +232,9 @@ describe('notify', () => {
       `Log: ${LOG_URL}`,
       '',
       'Output (last lines of nginx.yml):',
-      'fatal: [localhost]: FAILED! => unknown directive',
+      'Running Ansible in /var/lib/amazon/ssm',
+      'TASK [Configure nginx] ****',
+      'fatal: [localhost]: FAILED! => {"changed": false, "msg": "unknown directive \\"lisen\\""}',
     ].join('\n');
     expect(snsMock).toHaveReceivedCommandExactlyOnceWith(PublishCommand, {
       TopicArn: TOPIC,

@@ -147,20 +147,33 @@ describe('recordOutcome', () => {
 
   it('records PARTIAL with the caught error when the failure path is taken after a playbook failed for good', async () => {
     const store = new FakeStateStore();
-    seed(store, [ok('a.yml'), { file: 'b.yml', status: 'Failed', attempts: 2 }]);
+    seed(store, [
+      ok('a.yml'),
+      {
+        file: 'b.yml',
+        status: 'Failed',
+        attempts: 2,
+        outputTail:
+          'Running Ansible in /x\nTASK [Install nginx] ****\nfatal: [localhost]: FAILED! => {"changed": false, "msg": "No package matching \'ngnix\' is available"}\n',
+      },
+    ]);
 
     const output = await recordOutcome(
       {
         instanceId: INSTANCE,
         generation: 7,
-        error: { Error: 'PlaybookFailed', Cause: '{"status":"Failed"}' },
+        error: {
+          Error: 'PlaybookFailed',
+          Cause: '{"commandId":"c-1","status":"Failed","outputTail":"Running Ansible in /x"}',
+        },
       },
       deps(store),
     );
 
     expect(output.status).toBe('PARTIAL');
+    // The failed task and its message, not the cause's JSON (issue 12).
     expect(store.peek(INSTANCE)?.reason).toBe(
-      'PlaybookFailed: {"status":"Failed"}; b.yml ended Failed after 2 attempts',
+      `b.yml: task "Install nginx" failed: No package matching 'ngnix' is available; b.yml ended Failed after 2 attempts`,
     );
   });
 

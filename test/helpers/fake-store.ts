@@ -262,7 +262,12 @@ export class FakeStateStore implements StateStoreApi {
     now: Date,
   ): Promise<FencedResult> {
     return this.fenced('recordMatch', instanceId, generation, now, (record) => {
-      record.playbooks = match.playbooks.map((p) => ({ file: p.file, status: 'Pending', attempts: 0 }));
+      record.playbooks = match.playbooks.map((p) => ({
+        file: p.file,
+        status: 'Pending',
+        attempts: 0,
+        ...(p.check ? { check: true } : {}),
+      }));
       record.matchedRules = [...match.matchedRules];
       record.fingerprint = match.fingerprint;
     });

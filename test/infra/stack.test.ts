@@ -325,6 +325,19 @@ describe('least privilege', () => {
     expect(reporters).toEqual([roleOf(functionOf(template, 'callback')[1])]);
   });
 
+  it('lets only the callback and check-command read command output, GetObject on commands/ only (issue 12)', () => {
+    const readers = statements(template).filter(
+      (s) => s.Action.includes('s3:GetObject') && s.Resource.some((r) => r.includes('/commands/')),
+    );
+    expect(readers.flatMap((s) => s.roles).sort()).toEqual(
+      [roleOf(functionOf(template, 'callback')[1]), roleOf(functionOf(template, 'check-command')[1])].sort(),
+    );
+    for (const s of readers) {
+      expect(s.Action).toEqual(['s3:GetObject']);
+      expect(s.Resource).toEqual([expect.stringMatching(/^arn:aws:s3:::[a-z0-9]+\/commands\/\*$/)]);
+    }
+  });
+
   it('lets only the detectors and the workflow invoke the notifier', () => {
     const smRole = (stateMachine()[1].RoleArn as { 'Fn::GetAtt': [string] })['Fn::GetAtt'][0];
     const notifier = fnArn('notifier');

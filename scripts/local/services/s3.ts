@@ -174,6 +174,17 @@ export class S3Emulator implements ServiceEmulator {
         if (operation === 'HeadObject') {
           return { status: 200, headers: { ...headers, 'content-length': String(object.body.length) } };
         }
+        const range = byteRange(request.headers.range, object.body.length);
+        if (range) {
+          return {
+            status: 206,
+            headers: {
+              ...headers,
+              'content-range': `bytes ${range.start}-${range.end}/${object.body.length}`,
+            },
+            body: object.body.subarray(range.start, range.end + 1),
+          };
+        }
         return { status: 200, headers, body: object.body };
       }
       default:
@@ -227,4 +238,23 @@ export class S3Emulator implements ServiceEmulator {
         '</ListBucketResult>',
     };
   }
+}
+
+/**
+ * GetObject's `Range` header, one range only as S3 supports ("GetObject — Range: Downloads the specified
+ * byte range of an object … Amazon S3 doesn't support retrieving multiple ranges of data per GET request",
+ * https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html; RFC 9110 §14.1.2 for the forms
+ * `bytes=a-b`, `bytes=a-`, `bytes=-n`). Undefined: the whole object (no or unusable header).
+ */
+export function byteRange(header: unknown, size: number): { start: number; end: number } | undefined {
+  const match = typeof header === 'string' ? /^bytes=(\d*)-(\d*)$/.exec(header.trim()) : null;
+  if (!match || size === 0 || (match[1] === '' && match[2] === '')) return undefined;
+  if (match[1] === '') {
+    const suffix = Number(match[2]);
+    return suffix === 0 ? undefined : { start: Math.max(0, size - suffix), end: size - 1 };
+  }
+  const start = Number(match[1]);
+  if (start >= size) return undefined;
+  const end = match[2] === '' ? size - 1 : Math.min(Number(match[2]), size - 1);
+  return end < start ? undefined : { start, end };
 }
