@@ -1,7 +1,8 @@
 // Host facts: the one record rules are matched against and the snapshot stored on the instance
 // (docs/architecture.md "Configuration and host facts"). Output is deterministic (sorted groups and var keys) so that two reads of
 // an unchanged instance produce equal snapshots and the sweep writes nothing.
-import type { Ec2InstanceShape, HostFacts, InventoryHost, RulesConfig } from './types.js';
+import type { VarAdjustment } from './ssm-parameters.js';
+import type { Ec2InstanceShape, HostFacts, InventoryHost, RulesConfig, TagSelector } from './types.js';
 
 /** A describe result without an instance id cannot be tracked; the caller should drop it and log. */
 export class MissingInstanceIdError extends Error {
@@ -11,6 +12,32 @@ export class MissingInstanceIdError extends Error {
 /** `Name` → `tag_Name`, `aws:autoscaling:groupName` → `tag_aws_autoscaling_groupName`. */
 export function tagVarName(key: string): string {
   return `tag_${key.replace(/[^A-Za-z0-9_]/g, '_')}`;
+}
+
+/**
+ * Tag keys that sanitise to the same var (`cost-center`, `cost_center`, `cost:center` → tag_cost_center).
+ * None of them is set: whichever came first would win, and tag order means nothing. Sorted, so the
+ * result never depends on the order EC2 lists the tags in.
+ */
+export function tagVarCollisions(
+  tags: Readonly<Record<string, string>>,
+): { readonly varName: string; readonly keys: readonly string[] }[] {
+  const byVar = new Map<string, string[]>();
+  for (const key of Object.keys(tags))
+    byVar.set(tagVarName(key), [...(byVar.get(tagVarName(key)) ?? []), key]);
+  return [...byVar]
+    .filter(([, keys]) => keys.length > 1)
+    .map(([varName, keys]) => ({ varName, keys: [...keys].sort() }))
+    .sort((a, b) => (a.varName < b.varName ? -1 : 1));
+}
+
+/** The audit entries (VARS_ADJUSTED) for tagVarCollisions: each var not sent, and why. */
+export function tagCollisionAdjustments(tags: Readonly<Record<string, string>>): VarAdjustment[] {
+  return tagVarCollisions(tags).map(({ varName, keys }) => ({
+    key: varName,
+    action: 'dropped',
+    reason: `tags ${keys.map((k) => JSON.stringify(k)).join(', ')} all become ${varName}; none is sent (rename the tags so they differ in letters, digits or _)`,
+  }));
 }
 
 /**
@@ -46,7 +73,10 @@ export function factsFromEc2(instance: Ec2InstanceShape, config: RulesConfig): H
   }
   const tags = ec2Tags(instance);
   const vars: Record<string, string> = {};
-  for (const [key, value] of Object.entries(tags)) vars[tagVarName(key)] = value;
+  const colliding = new Set(tagVarCollisions(tags).map((c) => c.varName));
+  for (const [key, value] of Object.entries(tags)) {
+    if (!colliding.has(tagVarName(key))) vars[tagVarName(key)] = value;
+  }
   const ec2: Record<string, string | undefined> = {
     ec2_instance_type: instance.InstanceType,
     ec2_az: instance.Placement?.AvailabilityZone,

@@ -1,13 +1,52 @@
 // Static Ansible inventories (INI and YAML) → one flat record per host: its instance id, every group
-// it belongs to and its effective vars. Follows Ansible's own semantics (ini.py / yaml.py plugins and
-// InventoryData.reconcile_inventory) closely enough that `ansible-inventory --list` agrees; where
-// Ansible only warns (unknown YAML keys, non-mapping groups) we fail, because a silently ignored
-// typo would leave a host unprovisioned.
+// it belongs to and its effective vars. Follows Ansible's own semantics (ansible-core 2.14's ini.py and
+// yaml.py plugins, parse_address, expand_hostname_range, Group.set_variable and sort_groups) so that
+// `ansible-inventory --list` agrees, host by host, var by var and type by type: the differential test
+// (test/core/inventory-corpus.ansible.test.ts) runs both on a corpus of inventories. Where we differ on
+// purpose (a host must resolve to an instance id; where Ansible only warns, we fail, because a silently
+// ignored typo would leave a host unprovisioned), DELIBERATE_DIFFERENCES lists it with its reason.
 import { readFileSync } from 'node:fs';
 import { extname } from 'node:path';
-import { type Document, isMap, isScalar, isSeq, LineCounter, type Node, parseDocument } from 'yaml';
+import { type Document, isMap, isScalar, isSeq, LineCounter, parseDocument } from 'yaml';
+import { type AnsibleValue, PyFloat, renderText } from './ansible-value.js';
 import { isInstanceId } from './instance-id.js';
+import { literalEval, shlexSplit } from './python-literal.js';
 import type { InventoryHost } from './types.js';
+import { Yaml11Error, yamlValue } from './yaml11.js';
+
+/**
+ * Where we knowingly read an inventory differently from ansible-inventory, and why. The README's rules
+ * section lists these; the differential test checks each corpus file marked `# differs: <id>` fails
+ * here with the message named by `error`.
+ */
+export const DELIBERATE_DIFFERENCES = {
+  'no-instance-id': {
+    error: /has no instance id/,
+    what: 'a host whose name is not an instance id (i-…, mi-…) and has no ssm_instance_id var is refused',
+    why: 'SSM Run Command addresses a managed node by id; a host we cannot resolve would never be provisioned',
+  },
+  'duplicate-instance-id': {
+    error: /both map to instance id/,
+    what: 'two host names resolving to the same instance id are refused',
+    why: 'one managed node would get two conflicting sets of groups and vars',
+  },
+  'yaml-duplicate-key': {
+    error: /Map keys must be unique/,
+    what: 'a YAML mapping with a duplicate key is refused (Ansible warns and keeps the last value)',
+    why: 'the first value is silently lost; usually a copy-paste mistake',
+  },
+  'yaml-ignored-key': {
+    error: /unknown key|must be a mapping/,
+    what: 'an unknown key in a group, or a group that is not a mapping, is refused (Ansible warns and skips it)',
+    why: 'a typo such as `host:` for `hosts:` would silently leave hosts out',
+  },
+  'empty-range': {
+    error: /begin is (?:greater than|after) end/,
+    what: 'a host range that expands to no host (`web[5:1]`) is refused (Ansible adds no host)',
+    why: 'an empty range is always a typo',
+  },
+} as const;
+export type DeliberateDifference = keyof typeof DELIBERATE_DIFFERENCES;
 
 /** A malformed inventory, or a host that cannot be mapped to an instance. `line` is 1-based when known. */
 export class InventoryError extends Error {
@@ -41,8 +80,16 @@ export function loadInventoryFile(path: string): InventoryHost[] {
   return parseInventory(text, path);
 }
 
-/** Parses an INI or YAML inventory (by extension; otherwise by sniffing the first meaningful line). */
+/**
+ * Parses an INI or YAML inventory (by extension; otherwise by sniffing the first meaningful line).
+ * Each host's `vars` are the text a playbook gets from `{{ var }}` (see ansible-value.ts).
+ */
 export function parseInventory(text: string, file: string): InventoryHost[] {
+  return parseInventoryTyped(text, file).map(({ values: _, ...host }) => host);
+}
+
+/** As parseInventory, plus each host's vars with Ansible's types (`values`). */
+export function parseInventoryTyped(text: string, file: string): TypedInventoryHost[] {
   const format = detectFormat(text, file);
   const builder = new InventoryBuilder(file, format);
   if (format === 'ini') parseIni(text, builder);
@@ -72,14 +119,21 @@ interface GroupDef {
   readonly name: string;
   readonly hosts: Set<string>;
   readonly children: Set<string>;
-  readonly vars: Map<string, string>;
+  readonly vars: Map<string, AnsibleValue>;
+  /** `ansible_group_priority` (default 1): orders groups of the same depth in var precedence. */
+  priority: number;
   line: number | undefined;
 }
 
 interface HostDef {
   readonly name: string;
-  readonly vars: Map<string, string>;
+  readonly vars: Map<string, AnsibleValue>;
   readonly line: number | undefined;
+}
+
+/** A host with its vars as Ansible types them (what `ansible-inventory --list` prints, as JSON). */
+export interface TypedInventoryHost extends InventoryHost {
+  readonly values: Readonly<Record<string, AnsibleValue>>;
 }
 
 class InventoryBuilder {
@@ -105,7 +159,7 @@ class InventoryBuilder {
   group(name: string, line: number | undefined): GroupDef {
     let group = this.groups.get(name);
     if (!group) {
-      group = { name, hosts: new Set(), children: new Set(), vars: new Map(), line };
+      group = { name, hosts: new Set(), children: new Set(), vars: new Map(), priority: 1, line };
       this.groups.set(name, group);
     } else if (group.line === undefined) {
       group.line = line;
@@ -120,22 +174,45 @@ class InventoryBuilder {
     this.group(child, line);
   }
 
-  addHost(name: string, group: string, vars: ReadonlyMap<string, string>, line: number | undefined): void {
+  addHost(
+    name: string,
+    group: string,
+    port: number | undefined,
+    vars: ReadonlyMap<string, AnsibleValue>,
+    line: number | undefined,
+  ): void {
     let host = this.hosts.get(name);
     if (!host) {
       host = { name, vars: new Map(), line };
       this.hosts.set(name, host);
     }
-    // A host listed again adds vars; the later definition wins, as in Ansible.
+    // As InventoryData.add_host then set_variable: the port first, then the line's vars (which may
+    // set ansible_port again); a host listed again adds vars, the later definition winning.
+    if (port !== undefined) host.vars.set('ansible_port', port);
     for (const [key, value] of vars) host.vars.set(key, value);
     this.group(group, line).hosts.add(name);
   }
 
-  setGroupVar(group: string, key: string, value: string, line: number | undefined): void {
-    this.group(group, line).vars.set(key, value);
+  setGroupVar(group: string, key: string, value: AnsibleValue, line: number | undefined): void {
+    const def = this.group(group, line);
+    // Group.set_variable: ansible_group_priority is not a var, it is int(value), the group's priority.
+    if (key === 'ansible_group_priority') def.priority = this.priorityOf(group, value, line);
+    else def.vars.set(key, value);
   }
 
-  finish(): InventoryHost[] {
+  private priorityOf(group: string, value: AnsibleValue, line: number | undefined): number {
+    if (typeof value === 'number') return Math.trunc(value);
+    if (value instanceof PyFloat) return Math.trunc(value.value);
+    if (typeof value === 'boolean') return value ? 1 : 0;
+    if (typeof value === 'string' && /^\s*[+-]?\d+(?:_\d+)*\s*$/.test(value))
+      return Number(value.replace(/_/g, ''));
+    return this.fail(
+      line,
+      `ansible_group_priority of group "${group}" is ${JSON.stringify(renderText(value))}; it must be a whole number (e.g. 10)`,
+    );
+  }
+
+  finish(): TypedInventoryHost[] {
     const all = this.group('all', undefined);
     const parents = new Map<string, Set<string>>();
     for (const group of this.groups.values()) {
@@ -156,7 +233,7 @@ class InventoryBuilder {
     const depth = this.depths();
 
     const byInstanceId = new Map<string, HostDef>();
-    const result: InventoryHost[] = [];
+    const result: TypedInventoryHost[] = [];
     // Definition order, so a duplicate is reported at its second occurrence; output is sorted below.
     for (const host of this.hosts.values()) {
       const direct = [...this.groups.values()].filter((g) => g.hosts.has(host.name)).map((g) => g.name);
@@ -171,15 +248,20 @@ class InventoryBuilder {
         groups.add(name);
         for (const parent of parents.get(name) ?? []) pending.push(parent);
       }
-      // Precedence: all < parent < child (by depth, then name, as Ansible's sort_groups) < host.
-      const ordered = [...groups].sort((a, b) => (depth.get(a) ?? 0) - (depth.get(b) ?? 0) || compare(a, b));
-      const vars = new Map<string, string>();
+      // Precedence: all < parent < child, as Ansible's sort_groups (depth, then ansible_group_priority,
+      // then name) < host.
+      const priority = (name: string) => this.groups.get(name)?.priority ?? 1;
+      const ordered = [...groups].sort(
+        (a, b) => (depth.get(a) ?? 0) - (depth.get(b) ?? 0) || priority(a) - priority(b) || compare(a, b),
+      );
+      const vars = new Map<string, AnsibleValue>();
       for (const name of ordered) {
         for (const [key, value] of this.groups.get(name)?.vars ?? []) vars.set(key, value);
       }
       for (const [key, value] of host.vars) vars.set(key, value);
 
-      const instanceId = this.instanceIdOf(host, vars.get(SSM_INSTANCE_ID_VAR));
+      const declared = vars.get(SSM_INSTANCE_ID_VAR);
+      const instanceId = this.instanceIdOf(host, declared === undefined ? undefined : renderText(declared));
       const previous = byInstanceId.get(instanceId);
       if (previous) {
         this.fail(
@@ -188,11 +270,13 @@ class InventoryBuilder {
         );
       }
       byInstanceId.set(instanceId, host);
+      const sorted = [...vars].sort(([a], [b]) => compare(a, b));
       result.push({
         name: host.name,
         instanceId,
         groups: [...groups].sort(compare),
-        vars: Object.fromEntries([...vars].sort(([a], [b]) => compare(a, b))),
+        vars: Object.fromEntries(sorted.map(([key, value]) => [key, renderText(value)])),
+        values: Object.fromEntries(sorted),
         inventory: this.file,
       });
     }
@@ -268,58 +352,75 @@ function lineSuffix(line: number | undefined): string {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Host patterns: `name`, `name:port`, `web[01:03]`, `db-[a:c]`, `n[1:9:2]`, several ranges.
+// Host patterns, as ansible.parsing.utils.addresses.parse_address and expand_hostname_range:
+// `name`, `name:port`, `10.0.0.1:22`, `fe80::1`, `[fe80::1]:2222`, `web[01:03]`, `db-[a:c]`, `n[1:9:2]`.
 
 const LETTERS = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ';
 
+const NUMERIC_RANGE = String.raw`\[(?:[0-9]+:[0-9]+)(?::[0-9]+)?\]`;
+const HEX_RANGE = String.raw`\[(?:[0-9a-f]+:[0-9a-f]+)(?::[0-9]+)?\]`;
+const ALNUM_RANGE = String.raw`\[(?:[a-z]:[a-z]|[0-9]+:[0-9]+)(?::[0-9]+)?\]`;
+const V6 = `(?:[0-9a-f]{1,4}|${HEX_RANGE})`;
+const V4 = `(?:[01]?[0-9]{1,2}|2[0-4][0-9]|25[0-5]|${NUMERIC_RANGE})`;
+// Python's \w with re.UNICODE: letters, digits, marks and _.
+const WORD = String.raw`[\p{L}\p{N}\p{M}_]`;
+const LABEL = `(?:${WORD}|${ALNUM_RANGE})(?:${WORD}|-|${ALNUM_RANGE})*(?<![_-])`;
+const ADDRESS = {
+  bracketedHostPort: /^\[(.+)\]:([0-9]+)$/,
+  hostPort: /^((?:[^:[\]]|\[[^\]]*\])*):([0-9]+)$/,
+  ipv4: new RegExp(String.raw`^(?:${V4}\.){3}${V4}$`, 'i'),
+  ipv6: new RegExp(
+    String.raw`^(?:(?:${V6}:){7}${V6}|(?:${V6}:){1,6}:|(?:${V6}:)(?::${V6}){1,6}|(?:${V6}:){2}(?::${V6}){1,5}|(?:${V6}:){3}(?::${V6}){1,4}|(?:${V6}:){4}(?::${V6}){1,3}|(?:${V6}:){5}(?::${V6}){1,2}|(?:${V6}:){6}(?::${V6})|:(?::${V6}){1,6}|${V6}?::|(?:0:){6}(?:${V6}\.){3}${V6}|::(?:ffff:)?(?:${V6}\.){3}${V6}|(?:0:){5}ffff:(?:${V6}\.){3}${V6})$`,
+    'i',
+  ),
+  hostname: new RegExp(String.raw`^${LABEL}(?:\.${LABEL})*$`, 'iu'),
+};
+
 interface HostPattern {
   readonly names: string[];
-  readonly port?: string;
+  readonly port?: number;
+}
+
+/** parse_address(pattern, allow_ranges=True); undefined where Ansible's raises (the pattern is then a plain name). */
+function parseAddress(pattern: string): { host: string; port?: number } | undefined {
+  let address = pattern;
+  let port: number | undefined;
+  // Both forms are tried in turn, as in Ansible (the second sees what the first left).
+  for (const form of [ADDRESS.bracketedHostPort, ADDRESS.hostPort]) {
+    const m = form.exec(address);
+    if (m) {
+      address = m[1] as string;
+      port = Number(m[2]);
+    }
+  }
+  if (!(ADDRESS.ipv4.test(address) || ADDRESS.ipv6.test(address) || ADDRESS.hostname.test(address))) {
+    return undefined;
+  }
+  return port === undefined ? { host: address } : { host: address, port };
 }
 
 function parseHostPattern(pattern: string, fail: (reason: string) => never): HostPattern {
-  let name = pattern;
-  let port: string | undefined;
-  const colons = outsideBrackets(pattern, ':');
-  if (colons.length === 1) {
-    const at = colons[0] as number;
-    const suffix = pattern.slice(at + 1);
-    if (suffix === '') fail(`invalid host pattern "${pattern}": a trailing ":" must be followed by a port`);
-    if (/^\d+$/.test(suffix)) {
-      name = pattern.slice(0, at);
-      port = suffix;
-    }
-  }
+  const parsed = parseAddress(pattern);
+  // Like Ansible, a pattern that is not a valid address is taken whole, without a port.
+  const name = parsed?.host ?? pattern;
   if (name === '') fail(`invalid host pattern "${pattern}": empty host name`);
-  return port === undefined ? { names: expandRanges(name, fail) } : { names: expandRanges(name, fail), port };
+  const names = name.includes('[') || name.includes(']') ? expandRanges(name, pattern, fail) : [name];
+  return parsed?.port === undefined ? { names } : { names, port: parsed.port };
 }
 
-function outsideBrackets(text: string, char: string): number[] {
-  const found: number[] = [];
-  let depth = 0;
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i];
-    if (c === '[') depth++;
-    else if (c === ']') depth--;
-    else if (c === char && depth === 0) found.push(i);
-  }
-  return found;
-}
-
-function expandRanges(pattern: string, fail: (reason: string) => never): string[] {
-  const open = pattern.indexOf('[');
-  if (open < 0) {
-    if (pattern.includes(']')) fail(`invalid host range in "${pattern}": "]" without "["`);
-    return [pattern];
-  }
-  const close = pattern.indexOf(']', open);
+function expandRanges(name: string, pattern: string, fail: (reason: string) => never): string[] {
+  const open = name.indexOf('[');
+  if (open < 0) return [name];
+  const close = name.indexOf(']');
   if (close < 0) fail(`invalid host range in "${pattern}": "[" is never closed`);
-  const head = pattern.slice(0, open);
-  const body = pattern.slice(open + 1, close);
-  const tail = pattern.slice(close + 1);
+  if (close < open) fail(`invalid host range in "${pattern}": "]" without "["`);
+  const head = name.slice(0, open);
+  const body = name.slice(open + 1, close);
+  const tail = name.slice(close + 1);
+  const ipv6Hint = pattern.startsWith('[') ? '; an IPv6 address with a port is written [fe80::1]:2222' : '';
   const bad = (why: string): never =>
     fail(
-      `invalid host range [${body}] in "${pattern}": ${why} (expected [begin:end] or [begin:end:step], e.g. web[01:03] or db-[a:c])`,
+      `invalid host range [${body}] in "${pattern}": ${why} (expected [begin:end] or [begin:end:step], e.g. web[01:03] or db-[a:c]${ipv6Hint})`,
     );
   const bounds = body.split(':');
   if (bounds.length < 2 || bounds.length > 3) bad('wrong number of ":"');
@@ -329,33 +430,34 @@ function expandRanges(pattern: string, fail: (reason: string) => never): string[
   if (end === '') bad('missing end');
   if (!/^[1-9]\d*$/.test(stepText)) bad('step must be a positive integer');
   const step = Number(stepText);
+  const width = begin.length > 1 && begin.startsWith('0') ? begin.length : 0;
+  if (width > 0 && end.length !== width) bad('zero-padded begin and end must have the same width');
   let items: string[];
-  if (/^\d+$/.test(begin) && /^\d+$/.test(end)) {
-    const width = begin.length > 1 && begin.startsWith('0') ? begin.length : 0;
-    if (width > 0 && end.length !== width) bad('zero-padded begin and end must have the same width');
+  if (/^[A-Za-z]$/.test(begin) && /^[A-Za-z]$/.test(end)) {
+    const from = LETTERS.indexOf(begin);
+    const to = LETTERS.indexOf(end);
+    if (from > to) bad('begin is after end');
+    items = [];
+    for (let i = from; i <= to; i += step) items.push(LETTERS[i] as string);
+  } else if (/^\d+$/.test(begin) && /^\d+$/.test(end)) {
     const from = Number(begin);
     const to = Number(end);
     if (from > to) bad('begin is greater than end');
     if ((to - from) / step > 100_000) bad('range is too large');
     items = [];
     for (let i = from; i <= to; i += step) items.push(String(i).padStart(width, '0'));
-  } else if (/^[A-Za-z]$/.test(begin) && /^[A-Za-z]$/.test(end)) {
-    const from = LETTERS.indexOf(begin);
-    const to = LETTERS.indexOf(end);
-    if (from > to) bad('begin is after end');
-    items = [];
-    for (let i = from; i <= to; i += step) items.push(LETTERS[i] as string);
   } else {
     items = bad('bounds must both be integers or both single letters');
   }
-  return items.flatMap((item) => expandRanges(`${head}${item}${tail}`, fail));
+  return items.flatMap((item) => expandRanges(`${head}${item}${tail}`, pattern, fail));
 }
 
 // ---------------------------------------------------------------------------------------------
-// INI.
+// INI (ansible.builtin.ini). Comments: a line starting with `#` or `;`; after a section header or a
+// child group name, `#` only; on a host line, `#` anywhere outside quotes (shlex). Values: literal_eval.
 
-const SECTION = /^\[([^:\]\s]+)(?::(\w+))?\]\s*(?:[#;].*)?$/;
-const GROUP_NAME = /^([^:\]\s]+)\s*(?:[#;].*)?$/;
+const SECTION = /^\[([^:\]\s]+)(?::(\w+))?\]\s*(?:#.*)?$/;
+const GROUP_NAME = /^([^:\]\s]+)\s*(?:#.*)?$/;
 
 function parseIni(text: string, builder: InventoryBuilder): void {
   let group = 'ungrouped';
@@ -371,14 +473,8 @@ function parseIni(text: string, builder: InventoryBuilder): void {
     const line = raw.trim();
     if (line === '' || line.startsWith('#') || line.startsWith(';')) return;
 
-    if (line.startsWith('[')) {
-      const m = SECTION.exec(line);
-      if (!m) {
-        if (!/\]\s*(?:[#;].*)?$/.test(line)) fail(`unclosed section header "${line}": add the closing "]"`);
-        fail(
-          `invalid section header "${line}": expected [group], [group:children] or [group:vars], with no spaces in the name`,
-        );
-      }
+    const m = SECTION.exec(line);
+    if (m) {
       group = m[1] as string;
       const type = m[2] ?? 'hosts';
       if (!isSectionKind(type))
@@ -393,29 +489,51 @@ function parseIni(text: string, builder: InventoryBuilder): void {
       builder.group(group, kind === 'vars' ? undefined : lineNo);
       return;
     }
+    if (line.startsWith('[') && !line.includes(']'))
+      fail(`unclosed section header "${line}": add the closing "]"`);
+    if (line.startsWith('[') && line.endsWith(']')) {
+      fail(
+        `invalid section header "${line}": expected [group], [group:children] or [group:vars], with no spaces in the name`,
+      );
+    }
+    if (line.startsWith('[') && /^\[[^\]\s]*\]\s*;/.test(line)) {
+      fail(`invalid section header "${line}": a comment after a section header starts with "#", not ";"`);
+    }
 
     if (kind === 'hosts') {
-      const tokens = shellSplit(line, fail);
+      let tokens: string[];
+      try {
+        tokens = shlexSplit(line);
+      } catch (error) {
+        fail(`${(error as Error).message} in "${line}"`);
+      }
       const patternText = tokens[0];
       if (patternText === undefined) return;
+      if (patternText.trim().endsWith(':') && !/:[0-9]+$/.test(patternText))
+        fail(`invalid host pattern "${patternText}": a trailing ":" must be followed by a port`);
       const pattern = parseHostPattern(patternText, fail);
-      const vars = new Map<string, string>();
+      if (pattern.names.some((name) => name.trim() === '---'))
+        fail('invalid host pattern "---": this looks like a YAML file; name it .yml or .yaml');
+      const vars = new Map<string, AnsibleValue>();
       for (const token of tokens.slice(1)) {
         const eq = token.indexOf('=');
         if (eq <= 0) fail(`expected key=value host variable, got "${token}"`);
-        vars.set(token.slice(0, eq), token.slice(eq + 1));
+        vars.set(token.slice(0, eq), literalEval(token.slice(eq + 1)));
       }
-      if (pattern.port !== undefined) vars.set('ansible_port', pattern.port);
-      for (const name of pattern.names) builder.addHost(name, group, vars, lineNo);
+      for (const name of pattern.names) builder.addHost(name, group, pattern.port, vars, lineNo);
     } else if (kind === 'vars') {
       const eq = line.indexOf('=');
       if (eq < 0) fail(`expected key=value in [${group}:vars], got "${line}"`);
       const key = line.slice(0, eq).trim();
       if (key === '') fail(`missing variable name before "=" in [${group}:vars]`);
-      builder.setGroupVar(group, key, unquote(line.slice(eq + 1).trim()), lineNo);
+      builder.setGroupVar(group, key, literalEval(line.slice(eq + 1).trim()), lineNo);
     } else {
       const m = GROUP_NAME.exec(line);
-      if (!m) fail(`expected a group name in [${group}:children], got "${line}"`);
+      if (!m) {
+        fail(
+          `expected a group name in [${group}:children], got "${line}"${line.includes(';') ? ' (a comment after a group name starts with "#", not ";")' : ''}`,
+        );
+      }
       const child = m[1] as string;
       if (!builder.hasGroup(child) || pendingChildren.has(child)) {
         const pending = pendingChildren.get(child) ?? { line: lineNo, parents: [] };
@@ -444,47 +562,18 @@ function isSectionKind(type: string): type is 'hosts' | 'children' | 'vars' {
   return type === 'hosts' || type === 'children' || type === 'vars';
 }
 
-/** Splits a host line like shlex(comments=True): quotes group, `#`/`;` at a token start begins a comment. */
-function shellSplit(line: string, fail: (reason: string) => never): string[] {
-  const tokens: string[] = [];
-  let current: string | undefined;
-  let i = 0;
-  while (i < line.length) {
-    const c = line[i] as string;
-    if (/\s/.test(c)) {
-      if (current !== undefined) tokens.push(current);
-      current = undefined;
-      i++;
-    } else if ((c === '#' || c === ';') && current === undefined) {
-      break;
-    } else if (c === '"' || c === "'") {
-      const end = line.indexOf(c, i + 1);
-      if (end < 0) fail(`unclosed ${c} quote in "${line}"`);
-      current = (current ?? '') + line.slice(i + 1, end);
-      i = end + 1;
-    } else if (c === '\\' && i + 1 < line.length) {
-      current = (current ?? '') + line[i + 1];
-      i += 2;
-    } else {
-      current = (current ?? '') + c;
-      i++;
-    }
-  }
-  if (current !== undefined) tokens.push(current);
-  return tokens;
-}
-
-function unquote(value: string): string {
-  const m = /^(["'])(.*)\1$/.exec(value);
-  return m ? (m[2] as string) : value;
-}
-
 // ---------------------------------------------------------------------------------------------
-// YAML.
+// YAML (ansible.builtin.yaml), read as YAML 1.1 like PyYAML (yaml11.ts).
 
 function parseYaml(text: string, builder: InventoryBuilder): void {
   const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, prettyErrors: true, uniqueKeys: true });
+  const doc = parseDocument(text, {
+    lineCounter,
+    prettyErrors: true,
+    uniqueKeys: true,
+    schema: 'failsafe',
+    version: '1.1',
+  });
   const lineOf = (node: unknown): number | undefined => {
     const range = (node as { range?: [number, number, number] } | null)?.range;
     return range ? lineCounter.linePos(range[0]).line : undefined;
@@ -495,6 +584,36 @@ function parseYaml(text: string, builder: InventoryBuilder): void {
     const reason = (firstError.message.split('\n')[0] ?? '').replace(/ at line \d+, column \d+:?$/, '');
     builder.fail(pos?.line, `invalid YAML: ${reason}${pos ? ` (column ${pos.col})` : ''}`);
   }
+  const ctx: YamlContext = {
+    doc,
+    builder,
+    lineOf,
+    value: (node) => {
+      try {
+        return yamlValue(node, doc);
+      } catch (error) {
+        if (error instanceof Yaml11Error)
+          return builder.fail(lineOf(error.node) ?? lineOf(node), error.message);
+        throw error;
+      }
+    },
+    name: (node, what) => {
+      let key: AnsibleValue;
+      try {
+        key = yamlValue(node, doc);
+      } catch (error) {
+        if (error instanceof Yaml11Error) return builder.fail(lineOf(node), error.message);
+        throw error;
+      }
+      if (typeof key !== 'string' || key === '') {
+        return builder.fail(
+          lineOf(node),
+          `${what} ${JSON.stringify(isScalar(node) ? String(node.value) : '?')} must be a string; enclose it in quotes`,
+        );
+      }
+      return key;
+    },
+  };
   const root = doc.contents;
   if (root === null || (isScalar(root) && (root.value === null || root.value === ''))) {
     builder.fail(undefined, 'the YAML inventory is empty; expected a mapping of groups such as "all:"');
@@ -506,65 +625,67 @@ function parseYaml(text: string, builder: InventoryBuilder): void {
     );
   }
   for (const pair of root.items) {
-    const name = keyText(pair.key, builder, lineOf);
+    const name = ctx.name(pair.key, 'group name');
     if (name === 'plugin') {
       builder.fail(
         lineOf(pair.key),
         'inventory plugin configuration files are not supported; list hosts statically',
       );
     }
-    parseYamlGroup(name, pair.value, lineOf(pair.key), doc, builder, lineOf);
+    parseYamlGroup(name, pair.value, lineOf(pair.key), ctx);
   }
 }
 
-function keyText(
-  key: unknown,
-  builder: InventoryBuilder,
-  lineOf: (n: unknown) => number | undefined,
-): string {
-  if (!isScalar(key) || key.value === null || typeof key.value === 'object') {
-    builder.fail(lineOf(key), 'expected a plain name as key');
-  }
-  return String(key.value);
+interface YamlContext {
+  readonly doc: Document;
+  readonly builder: InventoryBuilder;
+  readonly lineOf: (node: unknown) => number | undefined;
+  /** A node's value as Ansible types it. */
+  readonly value: (node: unknown) => AnsibleValue;
+  /** A group or host name: must load as a non-empty string. */
+  readonly name: (node: unknown, what: string) => string;
 }
 
-function parseYamlGroup(
-  name: string,
-  node: unknown,
-  line: number | undefined,
-  doc: Document,
-  builder: InventoryBuilder,
-  lineOf: (n: unknown) => number | undefined,
-): void {
+function isNull(node: unknown, ctx: YamlContext): boolean {
+  return node === null || node === undefined || (isScalar(node) && ctx.value(node) === null);
+}
+
+function parseYamlGroup(name: string, node: unknown, line: number | undefined, ctx: YamlContext): void {
+  const { builder, lineOf } = ctx;
   builder.group(name, line);
-  if (node === null || node === undefined || (isScalar(node) && node.value === null)) return;
+  if (isNull(node, ctx)) return;
   if (!isMap(node)) {
-    builder.fail(lineOf(node) ?? line, `group "${name}" must be a mapping with hosts, children and/or vars`);
+    ctx.builder.fail(
+      lineOf(node) ?? line,
+      `group "${name}" must be a mapping with hosts, children and/or vars`,
+    );
   }
   for (const pair of node.items) {
-    const section = keyText(pair.key, builder, lineOf);
+    const section = ctx.name(pair.key, 'key');
     const sectionLine = lineOf(pair.key);
-    const entries = sectionEntries(name, section, pair.value, sectionLine, builder, lineOf);
     if (section === 'vars') {
-      for (const entry of entries)
-        builder.setGroupVar(name, entry.key, varValue(entry.value, doc), entry.line);
-    } else if (section === 'children') {
+      for (const [key, value] of Object.entries(groupVars(name, pair.value, sectionLine, ctx)))
+        builder.setGroupVar(name, key, value, sectionLine);
+      continue;
+    }
+    const entries = sectionEntries(name, section, pair.value, sectionLine, ctx);
+    if (section === 'children') {
       for (const entry of entries) {
         builder.addChild(name, entry.key, entry.line);
-        parseYamlGroup(entry.key, entry.value, entry.line, doc, builder, lineOf);
+        parseYamlGroup(entry.key, entry.value, entry.line, ctx);
       }
     } else if (section === 'hosts') {
       for (const entry of entries) {
         const fail: (reason: string) => never = (reason) => builder.fail(entry.line, reason);
         const pattern = parseHostPattern(entry.key, fail);
-        const vars = new Map<string, string>();
-        if (entry.value !== null && !(isScalar(entry.value) && entry.value.value === null)) {
-          if (!isMap(entry.value)) fail(`host "${entry.key}" must map to its vars (a mapping) or nothing`);
-          for (const v of entry.value.items)
-            vars.set(keyText(v.key, builder, lineOf), varValue(v.value, doc));
+        const vars = new Map<string, AnsibleValue>();
+        if (!isNull(entry.value, ctx)) {
+          const value = ctx.value(entry.value);
+          if (value === null || typeof value !== 'object' || Array.isArray(value) || value instanceof PyFloat)
+            fail(`host "${entry.key}" must map to its vars (a mapping) or nothing`);
+          for (const [key, v] of Object.entries(value as Record<string, AnsibleValue>)) vars.set(key, v);
         }
-        if (pattern.port !== undefined) vars.set('ansible_port', pattern.port);
-        for (const host of pattern.names) builder.addHost(host, name, vars, entry.line);
+        for (const host of pattern.names) builder.addHost(host, name, pattern.port, vars, entry.line);
       }
     } else {
       builder.fail(
@@ -573,6 +694,25 @@ function parseYamlGroup(
       );
     }
   }
+}
+
+/** A group's `vars:` as Ansible loads them (a merge key `<<` applied; `vars: x` sets x to None). */
+function groupVars(
+  group: string,
+  node: unknown,
+  line: number | undefined,
+  ctx: YamlContext,
+): Record<string, AnsibleValue> {
+  if (isNull(node, ctx)) return {};
+  const value = ctx.value(node);
+  if (typeof value === 'string') return { [value]: null };
+  if (value === null || typeof value !== 'object' || Array.isArray(value) || value instanceof PyFloat) {
+    return ctx.builder.fail(
+      ctx.lineOf(node) ?? line,
+      `"vars" of group "${group}" must be a mapping${isSeq(node) ? ', not a list' : ''}`,
+    );
+  }
+  return value as Record<string, AnsibleValue>;
 }
 
 interface Entry {
@@ -586,34 +726,24 @@ function sectionEntries(
   section: string,
   node: unknown,
   line: number | undefined,
-  builder: InventoryBuilder,
-  lineOf: (n: unknown) => number | undefined,
+  ctx: YamlContext,
 ): Entry[] {
-  if (node === null || node === undefined) return [];
+  const { builder, lineOf } = ctx;
+  if (isNull(node, ctx)) return [];
+  // Ansible accepts a string as shorthand for a one-key mapping: `hosts: web1` is `hosts: { web1: }`.
   if (isScalar(node)) {
-    if (node.value === null) return [];
-    // Ansible accepts `hosts: web1` as shorthand for `hosts: { web1: }`.
-    if (section !== 'vars' && typeof node.value === 'string')
-      return [{ key: node.value, value: null, line: lineOf(node) }];
+    const value = ctx.value(node);
+    if (typeof value === 'string') return [{ key: value, value: null, line: lineOf(node) }];
   }
   if (!isMap(node)) {
-    builder.fail(
+    return builder.fail(
       lineOf(node) ?? line,
       `"${section}" of group "${group}" must be a mapping${isSeq(node) ? ', not a list' : ''}`,
     );
   }
   return node.items.map((pair) => ({
-    key: keyText(pair.key, builder, lineOf),
+    key: ctx.name(pair.key, section === 'hosts' ? 'host name' : 'group name'),
     value: pair.value,
     line: lineOf(pair.key),
   }));
-}
-
-/** Inventory var values as strings: scalars as written, null as '', lists and maps as JSON. */
-function varValue(node: unknown, doc: Document): string {
-  if (node === null || node === undefined) return '';
-  const value: unknown = (node as Node).toJS ? (node as Node).toJS(doc) : node;
-  if (value === null || value === undefined) return '';
-  if (typeof value === 'object') return JSON.stringify(value);
-  return String(value);
 }

@@ -3,7 +3,7 @@
 // `<file>: <path>: <reason>`, never at 3 a.m. on an instance.
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join } from 'node:path';
-import { LineCounter, parseDocument } from 'yaml';
+import { type Document, isScalar, isSeq, LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
 import { isSafeKey, isSafeValue, MAX_VALUE_LENGTH } from './extra-vars.js';
 import { InventoryError, loadInventoryFile } from './inventory.js';
@@ -65,7 +65,7 @@ export function parseRules(text: string, options: { file: string; playbooksDir: 
       }),
     );
   }
-  const raw: unknown = doc.toJS();
+  const raw: unknown = keepWrittenText(doc, text);
   if (raw === null || raw === undefined) {
     throw new RulesValidationError([
       { file, path: '(root)', message: 'the file is empty; it needs at least a `rules:` list' },
@@ -128,6 +128,48 @@ export function loadRulesFile(path: string): RulesConfig {
     throw new RulesValidationError([{ file: path, path: '(root)', message: reason }]);
   }
   return parseRules(text, { file: path, playbooksDir: dirname(path) });
+}
+
+/**
+ * The document as JS, except that an unquoted number or boolean in `match.vars` or `extraVars` keeps the
+ * text written in the file: `tag_Version: 1.10` compares with "1.10" (YAML would read 1.1), `012` with
+ * "012", `true` with "true". Values are compared and sent as text, so the text the user wrote is the value.
+ */
+function keepWrittenText(doc: Document, text: string): unknown {
+  const raw = doc.toJS() as { rules?: unknown } | null;
+  const rules = raw?.rules;
+  if (!Array.isArray(rules)) return raw;
+  const written = (node: unknown): unknown => {
+    if (!isScalar(node) || node.type !== 'PLAIN' || !node.range) return undefined;
+    if (typeof node.value !== 'number' && typeof node.value !== 'boolean') return undefined;
+    return text.slice(node.range[0], node.range[1]);
+  };
+  const rewrite = (path: (string | number)[], target: Record<string, unknown>) => {
+    for (const key of Object.keys(target)) {
+      const node = doc.getIn([...path, key], true);
+      const scalar = written(node);
+      if (scalar !== undefined) target[key] = scalar;
+      else if (isSeq(node) && Array.isArray(target[key])) {
+        node.items.forEach((item, index) => {
+          const itemText = written(item);
+          if (itemText !== undefined) (target[key] as unknown[])[index] = itemText;
+        });
+      }
+    }
+  };
+  const isRecord = (v: unknown): v is Record<string, unknown> =>
+    v !== null && typeof v === 'object' && !Array.isArray(v);
+  rules.forEach((rule: unknown, i) => {
+    if (!isRecord(rule)) return;
+    const vars = isRecord(rule.match) ? rule.match.vars : undefined;
+    if (isRecord(vars)) rewrite(['rules', i, 'match', 'vars'], vars);
+    if (!Array.isArray(rule.playbooks)) return;
+    rule.playbooks.forEach((playbook: unknown, j) => {
+      if (isRecord(playbook) && isRecord(playbook.extraVars))
+        rewrite(['rules', i, 'playbooks', j, 'extraVars'], playbook.extraVars);
+    });
+  });
+  return raw;
 }
 
 // ---------------------------------------------------------------------------------------------

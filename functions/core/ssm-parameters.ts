@@ -29,6 +29,8 @@ export interface ApplyPlaybooksInput {
   /** Host facts vars passed to every playbook; the playbook's own extraVars win on conflicts. */
   readonly hostVars: Readonly<Record<string, string>>;
   readonly installDependencies: boolean;
+  /** Who the playbook runs for: always sent as autoprov_instance_id and autoprov_host_label. */
+  readonly identity: { readonly instanceId: string; readonly name?: string };
   /** @default '-v' */
   readonly verbose?: Verbosity;
 }
@@ -210,6 +212,23 @@ function validatePlaybook(playbook: PlannedPlaybook): void {
   }
 }
 
+/**
+ * The identity every playbook gets, set last so no tag, inventory var or extraVars can spoof it:
+ * `autoprov_instance_id`, and `autoprov_host_label` — the Name tag (or inventory host name) when it is
+ * safe to send raw, else the instance id (a Name that had to be encoded still arrives as tag_Name_b64).
+ */
+export function identityVars(identity: ApplyPlaybooksInput['identity']): Record<string, string> {
+  if (!isSafeValue(identity.instanceId) || identity.instanceId === '') {
+    throw new InvalidSsmParameterError(
+      'ExtraVariables',
+      `instance id "${identity.instanceId}" is not an EC2 instance or managed node id.`,
+    );
+  }
+  const name = identity.name;
+  const label = name !== undefined && name !== '' && isSafeValue(name) ? name : identity.instanceId;
+  return { autoprov_instance_id: identity.instanceId, autoprov_host_label: label };
+}
+
 /** SendCommand parameters for one playbook run, and every extra var adjustment made on the way. */
 export function buildApplyPlaybooksParameters(input: ApplyPlaybooksInput): ApplyPlaybooksParameters {
   const verbose = input.verbose ?? '-v';
@@ -221,6 +240,7 @@ export function buildApplyPlaybooksParameters(input: ApplyPlaybooksInput): Apply
   // A Map, not an object: keys come from tags and inventories and may be `__proto__` and the like.
   const vars = new Map<string, string>(Object.entries(input.hostVars));
   for (const [key, value] of Object.entries(input.playbook.extraVars)) vars.set(key, value);
+  for (const [key, value] of Object.entries(identityVars(input.identity))) vars.set(key, value);
   const { text, adjustments } = encodeExtraVariables(vars);
   return {
     parameters: {

@@ -3,6 +3,7 @@
 // bundle, so no var value ever travels through the workflow (and the console).
 import type { SendCommandCommandInput } from '@aws-sdk/client-ssm';
 import { DELIVERY_TIMEOUT_SECONDS } from '../core/command-timing.js';
+import { tagCollisionAdjustments } from '../core/facts.js';
 import { matchRules } from '../core/matcher.js';
 import { buildApplyPlaybooksParameters, type VarAdjustment } from '../core/ssm-parameters.js';
 import type { PlannedPlaybook, RulesBundle } from '../core/types.js';
@@ -116,6 +117,10 @@ export function buildCommandRequest(
     playbook,
     hostVars: record.facts.vars,
     installDependencies: settings.installDependencies,
+    identity: {
+      instanceId: record.facts.instanceId,
+      ...(record.facts.name === undefined ? {} : { name: record.facts.name }),
+    },
   });
   return {
     command: {
@@ -125,6 +130,6 @@ export function buildCommandRequest(
       Comment: comment(commandKey(input), playbook.file),
     },
     label: playbook.file,
-    adjustments,
+    adjustments: [...tagCollisionAdjustments(record.facts.tags), ...adjustments],
   };
 }

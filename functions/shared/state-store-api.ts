@@ -1,7 +1,8 @@
 // The contract of the DynamoDB state store (docs/architecture.md "State model"). Implemented by `state-store.ts`;
 // handlers depend on this interface so tests can pass either the real store (DynamoDB Local) or a fake.
-import type { ClaimReason } from '../core/eligibility.js';
+
 import type { AnsibleResult } from '../core/ansible-result.js';
+import type { ClaimReason } from '../core/eligibility.js';
 import type { KnownInstance } from '../core/reconcile.js';
 import type { HostFacts, PlannedPlaybook, PlaybookRunStatus, Source, Status } from '../core/types.js';
 

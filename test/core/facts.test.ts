@@ -7,6 +7,7 @@ import {
   mergeFacts,
   parseGroupsTag,
   platformOf,
+  tagCollisionAdjustments,
   tagVarName,
 } from '../../functions/core/facts.js';
 import type { Ec2InstanceShape, InventoryHost, RulesConfig } from '../../functions/core/types.js';
@@ -118,6 +119,29 @@ describe('factsFromEc2', () => {
     expect(Object.keys(facts.tags)).toEqual(['__proto__', 'constructor']);
     expect(Object.entries(facts.tags)[0]).toEqual(['__proto__', 'x']);
     expect(facts.vars).toMatchObject({ tag___proto__: 'x', tag_constructor: 'y' });
+  });
+
+  it('sets no var for tags whose keys sanitise to the same name, whatever their order, and reports them', () => {
+    const tags = [
+      { Key: 'cost-center', Value: 'a' },
+      { Key: 'cost_center', Value: 'b' },
+      { Key: 'cost:center', Value: 'c' },
+      { Key: 'Team', Value: 'ops' },
+    ];
+    const forward = factsFromEc2({ ...instance, Tags: tags }, config);
+    const reversed = factsFromEc2({ ...instance, Tags: [...tags].reverse() }, config);
+
+    expect(forward.vars).toEqual(reversed.vars);
+    expect(forward.vars).not.toHaveProperty('tag_cost_center');
+    expect(forward.vars.tag_Team).toBe('ops');
+    expect(tagCollisionAdjustments(forward.tags)).toEqual([
+      {
+        key: 'tag_cost_center',
+        action: 'dropped',
+        reason:
+          'tags "cost-center", "cost:center", "cost_center" all become tag_cost_center; none is sent (rename the tags so they differ in letters, digits or _)',
+      },
+    ]);
   });
 
   it('throws a clear error without an InstanceId', () => {

@@ -155,13 +155,13 @@ describe('INI inventories', () => {
     expect(hosts.filter((h) => h.vars.rack === 'r1')).toHaveLength(3);
   });
 
-  it('reads quoted inline vars, a port, and ignores # and ; comments', () => {
+  it('reads quoted inline vars, a port, and ignores comments (; only at the start of a line)', () => {
     const text = [
       '# a comment',
       '; another comment',
       '[web]  # trailing comment on a header',
       `${ID1}:2222 motd="hello world" owner='ops team' plain=x # inline comment`,
-      `web-a ssm_instance_id=${ID2} ; also a comment`,
+      `web-a ssm_instance_id=${ID2} # also a comment`,
       '[web:vars]',
       `title = "Quoted title"`,
       'url=http://example.com/a=b',
@@ -349,7 +349,8 @@ all:
         name: ID1,
         instanceId: ID1,
         groups: ['all', 'dc1', 'region'],
-        vars: { enabled: 'true', level: 'host', only_all: '1', tags: '["a","b"]' },
+        // A YAML true is Python's True: `{{ enabled }}` renders "True" in a playbook.
+        vars: { enabled: 'True', level: 'host', only_all: '1', tags: '["a","b"]' },
       },
       {
         name: ID2,

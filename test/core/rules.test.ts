@@ -126,6 +126,27 @@ rules:
     expect(config.rules[2]?.match).toEqual({ groups: [], vars: {} });
   });
 
+  it('keeps the text written for unquoted numbers and booleans in match.vars and extraVars (1.10 stays 1.10)', () => {
+    const config = parse(`
+rules:
+  - name: pinned
+    match:
+      vars: { tag_Version: 1.10, tag_Code: 012, tag_Mask: 0x1F, tag_Big: 1e3, tag_Flag: True, tag_Any: [1.10, 0777] }
+    playbooks:
+      - { file: base.yml, extraVars: { version: 1.10, mode: 0644 } }
+`);
+
+    expect(config.rules[0]?.match.vars).toEqual({
+      tag_Version: '1.10',
+      tag_Code: '012',
+      tag_Mask: '0x1F',
+      tag_Big: '1e3',
+      tag_Flag: 'True',
+      tag_Any: ['1.10', '0777'],
+    });
+    expect(config.rules[0]?.playbooks[0]?.extraVars).toEqual({ version: '1.10', mode: '0644' });
+  });
+
   it('loads the shipped playbooks/rules.yaml', () => {
     const config = loadRulesFile(join(shippedPlaybooks, 'rules.yaml'));
 

@@ -53,8 +53,16 @@ function expectValidForDocument(parameters: Record<string, string[]>): void {
 
 // ---------------------------------------------------------------------------------------------
 
+/** ExtraVariables without the identity pairs every run carries (tested on their own below). */
 function extraVariables(result: { parameters: Record<string, string[]> }): string {
-  return result.parameters.ExtraVariables?.[0] as string;
+  return withoutIdentity(result.parameters.ExtraVariables?.[0] as string);
+}
+
+function withoutIdentity(text: string): string {
+  return text
+    .split(' ')
+    .filter((pair) => pair !== '' && !/^autoprov_(instance_id|host_label)=/.test(pair))
+    .join(' ');
 }
 
 /** ExtraVariables text → [key, value] pairs (keys are `\w+`, so the first `=` ends the key). */
@@ -89,7 +97,9 @@ describe('buildApplyPlaybooksParameters', () => {
         SourceInfo: [`{"path":"${BUNDLE_URL}"}`],
         InstallDependencies: ['True'],
         PlaybookFile: ['nginx.yml'],
-        ExtraVariables: ['ec2_instance_type=t3.micro http_port=8080 tag_Name=web-1'],
+        ExtraVariables: [
+          'autoprov_host_label=i-0123456789abcdef0 autoprov_instance_id=i-0123456789abcdef0 ec2_instance_type=t3.micro http_port=8080 tag_Name=web-1',
+        ],
         Check: ['True'],
         Verbose: ['-vv'],
         TimeoutSeconds: ['1200'],
@@ -105,7 +115,7 @@ describe('buildApplyPlaybooksParameters', () => {
       Verbose: ['-v'],
       Check: ['False'],
       InstallDependencies: ['False'],
-      ExtraVariables: [''],
+      ExtraVariables: ['autoprov_host_label=i-0123456789abcdef0 autoprov_instance_id=i-0123456789abcdef0'],
     });
     expectValidForDocument(result.parameters);
   });
@@ -377,9 +387,36 @@ const valueArb = fc.oneof(
 const varsArb = fc.array(fc.tuple(keyArb, valueArb), { maxLength: 8 }).map(record);
 
 /** What the encoder should have been given: host vars overlaid by the playbook's. */
+/** What is sent: host vars, then the playbook's extraVars, then the identity (which always wins). */
 function merged(hostVars: Record<string, string>, extraVars: Record<string, string>): Map<string, string> {
-  return new Map([...Object.entries(hostVars), ...Object.entries(extraVars)]);
+  return new Map([
+    ...Object.entries(hostVars),
+    ...Object.entries(extraVars),
+    ['autoprov_instance_id', 'i-0123456789abcdef0'],
+    ['autoprov_host_label', 'i-0123456789abcdef0'],
+  ]);
 }
+
+describe('playbook identity', () => {
+  it('always sends autoprov_instance_id, and the Name as autoprov_host_label when it is safe', () => {
+    const sent = (name?: string) =>
+      new Map(
+        pairsOf(
+          build({
+            hostVars: { tag_Name: 'x', autoprov_instance_id: 'spoofed' },
+            identity: { instanceId: 'i-0123456789abcdef0', ...(name === undefined ? {} : { name }) },
+          }).parameters.ExtraVariables?.[0] as string,
+        ),
+      );
+
+    expect(sent('web-1').get('autoprov_instance_id')).toBe('i-0123456789abcdef0');
+    expect(sent('web-1').get('autoprov_host_label')).toBe('web-1');
+    // A Name that had to be encoded (tag_Name_b64) is never the label: the instance id is.
+    expect(sent('web 1; $(reboot)').get('autoprov_host_label')).toBe('i-0123456789abcdef0');
+    expect(sent('').get('autoprov_host_label')).toBe('i-0123456789abcdef0');
+    expect(sent().get('autoprov_host_label')).toBe('i-0123456789abcdef0');
+  });
+});
 
 describe('ExtraVariables properties', () => {
   it('(a) always satisfies the document pattern, and every parameter its schema', () => {

@@ -129,7 +129,9 @@ describe('runCommand, kind playbook', () => {
         SourceInfo: [JSON.stringify({ path: BUNDLE_URL })],
         InstallDependencies: ['False'],
         PlaybookFile: ['roles/web/nginx.yml'],
-        ExtraVariables: ['ec2_instance_type=t3.micro http_port=8080 tag_Name=web-01'],
+        ExtraVariables: [
+          'autoprov_host_label=web-01 autoprov_instance_id=i-0123456789abcdef0 ec2_instance_type=t3.micro http_port=8080 tag_Name=web-01',
+        ],
         Check: ['True'],
         Verbose: ['-v'],
         TimeoutSeconds: ['900'],

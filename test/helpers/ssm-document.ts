@@ -32,6 +32,7 @@ export function build(overrides: Partial<ApplyPlaybooksInput> = {}) {
     playbook: playbook(),
     hostVars: {},
     installDependencies: false,
+    identity: { instanceId: 'i-0123456789abcdef0' },
     ...overrides,
   });
 }

@@ -169,6 +169,24 @@ describe('baseline.yml', () => {
     expect(read(bare, 'etc/autoprov/baseline.conf')).toContain('instance_type = unknown\n');
   });
 
+  it('labels the host with autoprov_host_label (the instance id when Name had to be encoded), never localhost', async () => {
+    const encoded = newRoot('baseline-encoded-name');
+
+    // What the provisioner sends for Name="web 1; $(reboot)": the Name base64-encoded, the id as label.
+    const run = await runPlaybook('baseline.yml', encoded, {
+      extraVars: {
+        tag_Name_b64: 'd2ViIDE7ICQocmVib290KQ==',
+        autoprov_instance_id: 'i-0123456789abcdef0',
+        autoprov_host_label: 'i-0123456789abcdef0',
+      },
+    });
+
+    expect(run.status, run.output).toBe(0);
+    expect(read(encoded, 'etc/motd')).toContain('  i-0123456789abcdef0\n');
+    expect(read(encoded, 'etc/motd')).not.toContain('localhost');
+    expect(read(encoded, 'etc/autoprov/baseline.conf')).toContain('name = i-0123456789abcdef0\n');
+  });
+
   it('is idempotent apart from the last-run marker', async () => {
     const root = newRoot('baseline-twice');
     const first = await runPlaybook('baseline.yml', root);
