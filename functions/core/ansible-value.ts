@@ -1,4 +1,4 @@
-// An inventory variable's value as Ansible holds it (docs/adr/0012-inventories-read-as-ansible-reads-them.md):
+// An inventory variable's value as Ansible holds it (docs/adr/0014-inventories-read-as-ansible-reads-them.md):
 // the Python object the INI plugin's literal_eval or the YAML 1.1 loader produced. Two views of it:
 // - `toJson`: what `ansible-inventory --list` prints (the differential test compares this);
 // - `renderText`: the text a playbook gets from `{{ var }}`, which is also what autoprov matches rules
