@@ -2,7 +2,7 @@
 // (docs/architecture.md "Configuration and host facts"). Output is deterministic (sorted groups and var keys) so that two reads of
 // an unchanged instance produce equal snapshots and the sweep writes nothing.
 import type { VarAdjustment } from './ssm-parameters.js';
-import type { Ec2InstanceShape, HostFacts, InventoryHost, RulesConfig, TagSelector } from './types.js';
+import type { Ec2InstanceShape, HostFacts, InventoryHost, RulesConfig } from './types.js';
 
 /** A describe result without an instance id cannot be tracked; the caller should drop it and log. */
 export class MissingInstanceIdError extends Error {

@@ -305,7 +305,7 @@ export async function ensureAssembly(options: EnsureAssemblyOptions = {}): Promi
     const why = staleReason(dir, sourceHash);
     if (!options.force && !why) return { dir, playbooksDir, sourceHash, synthesized: false };
     options.onProgress?.(
-      `Synthesizing the stack (bundling the functions${isDefault ? '' : `, playbooks ${playbooksDir}`}${why && why.includes('something else') ? `; ${why}` : ''})…`,
+      `Synthesizing the stack (bundling the functions${isDefault ? '' : `, playbooks ${playbooksDir}`}${why?.includes('something else') ? `; ${why}` : ''})…`,
     );
     const started = Date.now();
     mkdirSync(dir, { recursive: true });
