@@ -45,7 +45,7 @@ const TRANSIENT_LAMBDA_ERRORS = [
  * Errors of the DescribeInstanceInformation SDK integration worth retrying: throttling and SSM's own
  * server error, by their own names. Not `Ssm.SsmException`: Step Functions reports every error SSM's model
  * does not name that way — AccessDenied, signature and validation errors — and those never heal by
- * retrying; they fail the run at once with their message (scripts/local/sfn-runner.ts names them alike).
+ * retrying; they fail the run at once with their message (scripts/local/sfn-task-implementations.ts names them alike).
  */
 const TRANSIENT_SSM_ERRORS = ['Ssm.ThrottlingException', 'Ssm.InternalServerErrorException'];
 

@@ -78,6 +78,11 @@ export const LOCAL_TIMEOUT_FIELD = 'LocalRunnerTimeoutSeconds';
  * and its timeout path points at that field. The field sits beside FunctionName, not in Payload, so the
  * function receives exactly the payload it gets in AWS, and the deployed workflow carries nothing for the
  * local runner. A Task with a timeout path but no Lambda Payload makes this throw. Nothing else changes.
+ *
+ * Upstream (aws-local-stepfunctions 3.0.0): src/stateMachine/stateActions/TaskStateAction.ts `getTimeoutMs`
+ * (main.node.esm.js:2395-2406) queries TimeoutSecondsPath against the `input` the Task handler receives,
+ * which StateExecutor.processInput has already passed through Parameters (main.node.esm.js:2571).
+ * Tested unpatched in test/local/library-patches.test.ts.
  */
 export function forLocalRunner<T extends object>(asl: T): T {
   const copy = structuredClone(asl) as { States?: Record<string, Record<string, unknown>> };

@@ -1,576 +1,55 @@
 // Runs a state machine's ASL (the one extracted from the synthesized template) with aws-local-stepfunctions
 // 3.0.0, with every Task state overridden by a local implementation chosen by state name. The runner
 // refuses to start if any Task — including those inside Map/Parallel — has no local implementation:
-// an unmapped Task would make the library call real AWS Lambda.
-//
-// Generic implementations, chosen from the Task's Resource:
-//   arn:aws:states:::lambda:invoke                    → local function; result = Lambda integration shape
-//                                                        {ExecutedVersion, Payload, SdkHttpMetadata, StatusCode…}
-//   arn:aws:lambda:<region>:<acct>:function:<name>     → local function; result = its payload (payloadResponseOnly)
-//   arn:aws:states:::lambda:invoke.waitForTaskToken   → mints a task token for $$.Task.Token, invokes the function,
-//                                                        then waits for SendTaskSuccess/SendTaskFailure (or times out)
-//   arn:aws:states:::aws-sdk:<service>:<action>[.waitForTaskToken] → the real SDK against the local endpoint
-//   arn:aws:states:::sns:publish, arn:aws:states:::dynamodb:<getItem|putItem|updateItem|deleteItem> → likewise
-// Errors follow Step Functions: a function error's name is its errorType and its cause the JSON error
-// payload; SDK integrations fail with `<Service>.<ErrorName>Exception`, or the service's catch-all
-// `<Service>.<Service>Exception` for IAM/signature errors (sdkIntegrationErrorName).
+// an unmapped Task would make the library call real AWS Lambda. This module owns the execution: the Context
+// Object, Wait and Retry scaling, stats and history. Task tokens are in sfn-task-tokens.ts, the generic Task
+// implementations in sfn-task-implementations.ts, and the library patches, installed here, in
+// sfn-library-patches.ts; this module re-exports their public API.
 //
 // Library facts this relies on (3.0.0): the task override gets the input after Parameters only; the
 // Context Object is `{...runOptions.context, Execution: {...}}`, so `Task.Token` is a getter on a nested
 // object (minting a token when Parameters read `$$.Task.Token`, claimed synchronously by the override
 // that runs right after); Task timeouts default to 60 s when TimeoutSeconds(Path) is absent and
-// TimeoutSecondsPath is read from the Parameters output; HeartbeatSeconds is ignored; on Node 20 it needs
-// Promise.withResolvers (polyfilled here).
-import { randomBytes } from 'node:crypto';
+// TimeoutSecondsPath is read from the Parameters output (asl.ts forLocalRunner adapts the definition);
+// HeartbeatSeconds is ignored; on Node 20 it needs Promise.withResolvers (polyfilled, sfn-library-patches.ts).
 import {
   ExecutionAbortedError,
   ExecutionError,
   ExecutionTimeoutError,
   StateMachine,
 } from 'aws-local-stepfunctions';
-import type { InvokeOutcome } from './services/lambda.js';
+import { installMapIterationFix, installPromiseWithResolvers } from './sfn-library-patches.js';
+import {
+  type AslStates,
+  allStates,
+  type GenericTaskDeps,
+  genericTaskImplementation,
+  type TaskCall,
+  type TaskImplementation,
+  taskStates,
+} from './sfn-task-implementations.js';
+import { type Json, type JsonObject, TaskError, TaskTokenBroker } from './sfn-task-tokens.js';
 
-type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
-type JsonObject = { [key: string]: Json };
+export { installMapIterationFix, installPromiseWithResolvers } from './sfn-library-patches.js';
+export {
+  allStates,
+  classifyResource,
+  type GenericTaskDeps,
+  genericTaskImplementation,
+  sdkIntegrationErrorName,
+  type TaskCall,
+  type TaskImplementation,
+  type TaskResourceKind,
+  type TaskStateInfo,
+  taskStates,
+} from './sfn-task-implementations.js';
+export { TaskError, TaskTokenBroker, TaskTokenError, type TokenErrorCode } from './sfn-task-tokens.js';
 
-// ----- Node 20 polyfill ------------------------------------------------------------------------
-
-interface WithResolvers<T> {
-  promise: Promise<T>;
-  resolve: (value: T | PromiseLike<T>) => void;
-  reject: (reason?: unknown) => void;
-}
-
-export function installPromiseWithResolvers(): void {
-  const ctor = Promise as unknown as { withResolvers?: <T>() => WithResolvers<T> };
-  if (typeof ctor.withResolvers === 'function') return;
-  ctor.withResolvers = <T>(): WithResolvers<T> => {
-    let resolve!: (value: T | PromiseLike<T>) => void;
-    let reject!: (reason?: unknown) => void;
-    const promise = new Promise<T>((res, rej) => {
-      resolve = res;
-      reject = rej;
-    });
-    return { promise, resolve, reject };
-  };
-}
 installPromiseWithResolvers();
-
-// ----- Map fix (aws-local-stepfunctions 3.0.0) ----------------------------------------------------
-
-type RunFn = (this: object, input: unknown, options?: { _rootAbortSignal?: AbortSignal }) => LibraryExecution;
-interface LibraryExecution {
-  abort: () => void;
-  result: Promise<unknown>;
-  eventLogs: AsyncGenerator<unknown>;
-}
-
-const failedIterators = new WeakSet<object>();
-const MAP_FIX = Symbol.for('autoprov.local.mapIterationFix');
-
-/**
- * The library runs Map iterations through a p-limit queue it never clears: when an iteration fails, the
- * Map fails (and aborts the iterations running), but every iteration still queued starts afterwards and
- * runs its Tasks. AWS starts no iteration once the Map has failed — with MaxConcurrency 1 "stop at the
- * first playbook that fails for good" would otherwise still send the next playbook's command. The library
- * builds one iterator StateMachine per Map visit and runs each iteration as a nested run (it passes
- * `_rootAbortSignal`): once one nested run of an iterator failed, later runs of it fail at once, without
- * entering a state (no events, no Tasks).
- */
-export function installMapIterationFix(): void {
-  const proto = StateMachine.prototype as unknown as { run: RunFn; [MAP_FIX]?: true };
-  if (proto[MAP_FIX]) return;
-  const original = proto.run;
-  proto.run = function run(this: object, input, options) {
-    const nested = options?._rootAbortSignal !== undefined;
-    if (nested && failedIterators.has(this)) {
-      const result = Promise.reject(new Error('The Map state already failed: no further iteration starts.'));
-      result.catch(() => {});
-      return { abort: () => {}, result, eventLogs: (async function* () {})() };
-    }
-    const execution = original.call(this, input, options);
-    // Registered before the Map's own handlers, so the mark is set before the queue starts the next item.
-    if (nested) execution.result.catch(() => failedIterators.add(this));
-    return execution;
-  };
-  proto[MAP_FIX] = true;
-}
 installMapIterationFix();
-
-// ----- errors ----------------------------------------------------------------------------------
-
-/** An error a Task state fails with: `name` is what Retry/Catch `ErrorEquals` match, message the Cause. */
-export class TaskError extends Error {
-  constructor(errorName: string, cause: string) {
-    super(cause);
-    this.name = errorName;
-  }
-}
 
 export class UnmappedTaskError extends Error {
   override name = 'UnmappedTaskError';
-}
-
-export type TokenErrorCode = 'InvalidToken' | 'TaskTimedOut' | 'TaskDoesNotExist' | 'InvalidOutput';
-
-export class TaskTokenError extends Error {
-  override name = 'TaskTokenError';
-  constructor(
-    readonly code: TokenErrorCode,
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
-// ----- task tokens ------------------------------------------------------------------------------
-
-interface PendingToken {
-  readonly executionArn: string;
-  stateName?: string;
-  state: 'minted' | 'waiting' | 'closed';
-  settle?: { resolve: (value: Json) => void; reject: (error: Error) => void };
-  /** A result that arrived before the waiter (SendTaskSuccess racing the Lambda invoke). */
-  early?: { ok: true; value: Json } | { ok: false; error: Error };
-  timer?: NodeJS.Timeout;
-}
-
-/** Issues task tokens and routes SendTaskSuccess/Failure/Heartbeat to the waiting task. */
-export class TaskTokenBroker {
-  private readonly tokens = new Map<string, PendingToken>();
-
-  mint(executionArn: string): string {
-    // Opaque and long like real tokens, so code that stores or logs them is exercised realistically.
-    const token = `AQC${randomBytes(96).toString('base64url')}`;
-    this.tokens.set(token, { executionArn, state: 'minted' });
-    return token;
-  }
-
-  /** Waits for the outcome of `token`; after `timeoutMs` the token is closed (late calls get TaskTimedOut). */
-  wait(token: string, stateName: string, timeoutMs: number): Promise<Json> {
-    const pending = this.tokens.get(token);
-    if (!pending)
-      return Promise.reject(new TaskError('States.Runtime', `Unknown task token for state ${stateName}`));
-    pending.stateName = stateName;
-    return new Promise<Json>((resolve, reject) => {
-      if (pending.early) {
-        pending.state = 'closed';
-        if (pending.early.ok) resolve(pending.early.value);
-        else reject(pending.early.error);
-        return;
-      }
-      pending.state = 'waiting';
-      pending.settle = { resolve, reject };
-      pending.timer = setTimeout(() => {
-        pending.state = 'closed';
-        reject(new TaskError('States.Timeout', `Task ${stateName} timed out waiting for its task token`));
-      }, timeoutMs);
-    });
-  }
-
-  succeed(token: string, output: string): void {
-    let value: Json;
-    try {
-      value = JSON.parse(output) as Json;
-    } catch {
-      throw new TaskTokenError('InvalidOutput', 'Invalid JSON in output');
-    }
-    this.settle(token, { ok: true, value });
-  }
-
-  fail(token: string, error: string | undefined, cause: string | undefined): void {
-    this.settle(token, { ok: false, error: new TaskError(error ?? 'States.TaskFailed', cause ?? '') });
-  }
-
-  heartbeat(token: string): void {
-    this.open(token);
-  }
-
-  /**
-   * Times out now every task waiting on a token that `which` selects, exactly as its TimeoutSeconds would
-   * (States.Timeout; a late SendTaskSuccess then gets TaskTimedOut): a test decides when a lost callback is
-   * noticed instead of racing a scaled timeout against the machine's speed. Returns how many it timed out.
-   */
-  expireWaiting(which: (task: { executionArn: string; stateName: string }) => boolean): number {
-    let expired = 0;
-    for (const pending of this.tokens.values()) {
-      if (
-        pending.state !== 'waiting' ||
-        !which({ executionArn: pending.executionArn, stateName: pending.stateName ?? '' })
-      )
-        continue;
-      pending.state = 'closed';
-      if (pending.timer) clearTimeout(pending.timer);
-      pending.settle?.reject(
-        new TaskError('States.Timeout', `Task ${pending.stateName} timed out waiting for its task token`),
-      );
-      expired++;
-    }
-    return expired;
-  }
-
-  /**
-   * StopExecution (or the end of the execution): every token of the execution stops being valid, and a
-   * task still waiting on one is released with an error, so its timers end with it (the library's own task
-   * timeout would otherwise keep the process alive for up to the task's TimeoutSeconds).
-   */
-  closeExecution(executionArn: string): void {
-    for (const pending of this.tokens.values()) {
-      if (pending.executionArn !== executionArn || pending.state === 'closed') continue;
-      const waiting = pending.state === 'waiting';
-      pending.state = 'closed';
-      if (pending.timer) clearTimeout(pending.timer);
-      if (waiting) {
-        pending.settle?.reject(
-          new TaskError(
-            'States.Runtime',
-            `The execution ended while ${pending.stateName} waited for its token`,
-          ),
-        );
-      }
-    }
-  }
-
-  /** Tokens currently waiting (for assertions and the console). */
-  waiting(): { token: string; executionArn: string; stateName?: string }[] {
-    return [...this.tokens]
-      .filter(([, p]) => p.state === 'waiting')
-      .map(([token, p]) => ({ token, executionArn: p.executionArn, stateName: p.stateName }));
-  }
-
-  private open(token: string): PendingToken {
-    const pending = this.tokens.get(token);
-    if (!pending) throw new TaskTokenError('InvalidToken', 'Invalid token');
-    // AWS answers TaskTimedOut for a task that already completed, timed out or was stopped.
-    if (pending.state === 'closed' || pending.early) {
-      throw new TaskTokenError('TaskTimedOut', "Task Timed Out: 'Provided task does not exist anymore'");
-    }
-    return pending;
-  }
-
-  private settle(token: string, result: NonNullable<PendingToken['early']>): void {
-    const pending = this.open(token);
-    if (pending.state === 'minted') {
-      pending.early = result;
-      return;
-    }
-    pending.state = 'closed';
-    if (pending.timer) clearTimeout(pending.timer);
-    if (result.ok) pending.settle?.resolve(result.value);
-    else pending.settle?.reject(result.error);
-  }
-}
-
-// ----- the ASL ----------------------------------------------------------------------------------
-
-export interface TaskStateInfo {
-  readonly name: string;
-  readonly resource: string;
-  readonly definition: JsonObject;
-}
-
-interface AslStates {
-  States?: Record<string, JsonObject>;
-}
-
-/** Every state of the machine, including Map iterators/item processors and Parallel branches. */
-export function allStates(definition: unknown): { name: string; definition: JsonObject }[] {
-  const out: { name: string; definition: JsonObject }[] = [];
-  const visit = (machine: unknown) => {
-    const states = (machine as AslStates | undefined)?.States ?? {};
-    for (const [name, state] of Object.entries(states)) {
-      out.push({ name, definition: state });
-      if (state.Type === 'Map') visit(state.ItemProcessor ?? state.Iterator);
-      if (state.Type === 'Parallel' && Array.isArray(state.Branches))
-        for (const b of state.Branches) visit(b);
-    }
-  };
-  visit(definition);
-  return out;
-}
-
-export function taskStates(definition: unknown): TaskStateInfo[] {
-  return allStates(definition)
-    .filter((s) => s.definition.Type === 'Task')
-    .map((s) => ({ name: s.name, resource: String(s.definition.Resource ?? ''), definition: s.definition }));
-}
-
-export type TaskResourceKind =
-  | { readonly kind: 'lambda-invoke'; readonly callback: boolean }
-  | { readonly kind: 'lambda-direct'; readonly functionRef: string }
-  | {
-      readonly kind: 'aws-sdk';
-      readonly service: string;
-      readonly action: string;
-      readonly callback: boolean;
-    }
-  | {
-      readonly kind: 'optimized';
-      readonly service: string;
-      readonly action: string;
-      readonly callback: boolean;
-    }
-  | { readonly kind: 'unsupported' };
-
-export function classifyResource(resource: string): TaskResourceKind {
-  if (resource === 'arn:aws:states:::lambda:invoke') return { kind: 'lambda-invoke', callback: false };
-  if (resource === 'arn:aws:states:::lambda:invoke.waitForTaskToken')
-    return { kind: 'lambda-invoke', callback: true };
-  if (/^arn:aws[\w-]*:lambda:[^:]*:[^:]*:function:/.test(resource))
-    return { kind: 'lambda-direct', functionRef: resource };
-  const sdk = /^arn:aws[\w-]*:states:::aws-sdk:([a-z0-9]+):([A-Za-z0-9]+)(\.waitForTaskToken)?$/.exec(
-    resource,
-  );
-  if (sdk?.[1] && sdk[2])
-    return { kind: 'aws-sdk', service: sdk[1], action: sdk[2], callback: sdk[3] !== undefined };
-  const optimized = /^arn:aws[\w-]*:states:::(sns|dynamodb):([A-Za-z]+)(\.waitForTaskToken)?$/.exec(resource);
-  if (optimized?.[1] && optimized[2]) {
-    return {
-      kind: 'optimized',
-      service: optimized[1],
-      action: optimized[2],
-      callback: optimized[3] !== undefined,
-    };
-  }
-  return { kind: 'unsupported' };
-}
-
-// ----- task implementations ---------------------------------------------------------------------
-
-export interface TaskCall {
-  readonly executionArn: string;
-  readonly stateName: string;
-  readonly state: JsonObject;
-  /** The token minted for `$$.Task.Token` in this state's Parameters, if any. */
-  readonly taskToken?: string;
-  readonly broker: TaskTokenBroker;
-  /** The timeout the library applies to this Task (ms). */
-  readonly timeoutMs: number;
-}
-
-/** A local implementation of one Task state: gets the input after Parameters, returns the raw result. */
-export type TaskImplementation = (input: Json, call: TaskCall) => Promise<Json>;
-
-export interface GenericTaskDeps {
-  /** Invokes a local function by name or ARN (function-host.ts). */
-  readonly invokeFunction?: (functionRef: string, payload: unknown) => Promise<InvokeOutcome>;
-  /** Local endpoint for aws-sdk:* and optimized integrations (aws-server.ts). */
-  readonly awsEndpoint?: string;
-  readonly dynamoDbEndpoint?: string;
-  readonly region?: string;
-}
-
-const SERVICE_ERROR_PREFIX: Readonly<Record<string, string>> = {
-  ec2: 'Ec2',
-  ssm: 'Ssm',
-  sfn: 'Sfn',
-  sns: 'Sns',
-  s3: 'S3',
-  secretsmanager: 'SecretsManager',
-  lambda: 'Lambda',
-  dynamodb: 'DynamoDb',
-};
-
-/**
- * Step Functions names an SDK integration's error `<ServiceName>.<ErrorName>`, with an `Exception` suffix
- * even where the API reference has none ("Learning to use AWS service SDK integrations in Step Functions",
- * https://docs.aws.amazon.com/step-functions/latest/dg/supported-services-awssdk.html). An error the
- * service's model does not name for the operation — IAM's AccessDenied above all — surfaces as the
- * service client's catch-all exception, `Ssm.SsmException` with the message as its Cause (what executions
- * report for an unauthorized ssm: call). So `Ssm.SsmException` also carries permanent errors: it must
- * never be retried as if it were throttling.
- */
-const CATCH_ALL_EXCEPTION: Readonly<Record<string, string>> = {
-  ec2: 'Ec2Exception',
-  ssm: 'SsmException',
-  sfn: 'SfnException',
-  sns: 'SnsException',
-  s3: 'S3Exception',
-  secretsmanager: 'SecretsManagerException',
-  lambda: 'LambdaException',
-  dynamodb: 'DynamoDbException',
-};
-
-/** Errors of IAM and request signing, common to every AWS API and named by no operation's error list. */
-const UNMODELED_ERRORS: ReadonlySet<string> = new Set([
-  'AccessDeniedException',
-  'AccessDenied',
-  'NotAuthorized',
-  'UnrecognizedClientException',
-  'InvalidClientTokenId',
-  'IncompleteSignature',
-  'InvalidSignatureException',
-  'MissingAuthenticationToken',
-  'ExpiredTokenException',
-]);
-
-/** The Error a failed aws-sdk:<service>:<action> Task reports (see CATCH_ALL_EXCEPTION). */
-export function sdkIntegrationErrorName(service: string, errorName: string): string {
-  const prefix = SERVICE_ERROR_PREFIX[service] ?? service;
-  const catchAll = CATCH_ALL_EXCEPTION[service];
-  if (catchAll && UNMODELED_ERRORS.has(errorName)) return `${prefix}.${catchAll}`;
-  return `${prefix}.${errorName.endsWith('Exception') ? errorName : `${errorName}Exception`}`;
-}
-
-const SDK_MODULES: Readonly<Record<string, string>> = {
-  ec2: '@aws-sdk/client-ec2',
-  ssm: '@aws-sdk/client-ssm',
-  sfn: '@aws-sdk/client-sfn',
-  sns: '@aws-sdk/client-sns',
-  s3: '@aws-sdk/client-s3',
-  secretsmanager: '@aws-sdk/client-secrets-manager',
-  lambda: '@aws-sdk/client-lambda',
-  dynamodb: '@aws-sdk/client-dynamodb',
-};
-
-const SDK_CLIENTS: Readonly<Record<string, string>> = {
-  ec2: 'EC2Client',
-  ssm: 'SSMClient',
-  sfn: 'SFNClient',
-  sns: 'SNSClient',
-  s3: 'S3Client',
-  secretsmanager: 'SecretsManagerClient',
-  lambda: 'LambdaClient',
-  dynamodb: 'DynamoDBClient',
-};
-
-interface SdkClient {
-  send(command: unknown): Promise<Record<string, unknown>>;
-}
-
-type Constructor<T> = new (input: unknown) => T;
-
-function lambdaErrorFrom(outcome: InvokeOutcome): TaskError {
-  const payload = (outcome.payload ?? {}) as { errorType?: unknown };
-  const name = typeof payload.errorType === 'string' ? payload.errorType : 'Lambda.Unknown';
-  return new TaskError(name, JSON.stringify(outcome.payload));
-}
-
-/** Converts an SDK result to what a Task would see: no $metadata, timestamps as ISO strings. */
-function sdkResultToJson(value: unknown): Json {
-  return JSON.parse(
-    JSON.stringify(value, (key, v: unknown) =>
-      key === '$metadata' ? undefined : v instanceof Date ? v.toISOString() : v,
-    ),
-  ) as Json;
-}
-
-/** Builds the generic local implementation for a Task state, or undefined if its Resource is not supported. */
-export function genericTaskImplementation(
-  task: TaskStateInfo,
-  deps: GenericTaskDeps,
-): TaskImplementation | undefined {
-  const kind = classifyResource(task.resource);
-  switch (kind.kind) {
-    case 'lambda-invoke':
-      return async (input, call) => {
-        const invoke = requireInvoker(deps, task.name);
-        const params = (input ?? {}) as JsonObject;
-        const functionRef = String(params.FunctionName ?? '');
-        const token = kind.callback ? requireToken(call) : undefined;
-        const outcome = await invokeOrFail(invoke, functionRef, params.Payload ?? null);
-        if (outcome.functionError) throw lambdaErrorFrom(outcome);
-        if (token) return call.broker.wait(token, call.stateName, call.timeoutMs + 50);
-        const asyncInvoke = params.InvocationType === 'Event';
-        return {
-          ExecutedVersion: '$LATEST',
-          Payload: asyncInvoke ? '' : ((outcome.payload ?? null) as Json),
-          SdkHttpMetadata: {
-            AllHttpHeaders: { 'X-Amz-Executed-Version': ['$LATEST'], 'Content-Type': ['application/json'] },
-            HttpHeaders: { 'X-Amz-Executed-Version': '$LATEST', 'Content-Type': 'application/json' },
-            HttpStatusCode: asyncInvoke ? 202 : 200,
-          },
-          SdkResponseMetadata: { RequestId: randomBytes(16).toString('hex') },
-          StatusCode: asyncInvoke ? 202 : 200,
-        };
-      };
-    case 'lambda-direct':
-      return async (input) => {
-        const outcome = await invokeOrFail(requireInvoker(deps, task.name), kind.functionRef, input);
-        if (outcome.functionError) throw lambdaErrorFrom(outcome);
-        return (outcome.payload ?? null) as Json;
-      };
-    case 'aws-sdk':
-    case 'optimized': {
-      const { service, action, callback } = kind;
-      if (!SDK_MODULES[service]) return undefined;
-      let client: SdkClient | undefined;
-      let commands: Record<string, unknown> | undefined;
-      return async (input, call) => {
-        const token = callback ? requireToken(call) : undefined;
-        if (!client || !commands) {
-          if (!deps.awsEndpoint)
-            throw new TaskError('States.Runtime', `Task ${task.name} needs deps.awsEndpoint`);
-          commands = (await import(SDK_MODULES[service] as string)) as Record<string, unknown>;
-          const Client = commands[SDK_CLIENTS[service] as string] as Constructor<SdkClient>;
-          client = new Client({
-            endpoint: service === 'dynamodb' ? (deps.dynamoDbEndpoint ?? deps.awsEndpoint) : deps.awsEndpoint,
-            region: deps.region ?? 'us-east-1',
-            credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-            // Step Functions surfaces throttling to the state's Retry instead of retrying inside the SDK.
-            maxAttempts: 1,
-            ...(service === 's3' ? { forcePathStyle: true } : {}),
-          });
-        }
-        const Command = commands[`${action.charAt(0).toUpperCase()}${action.slice(1)}Command`] as
-          | Constructor<unknown>
-          | undefined;
-        if (!Command)
-          throw new TaskError('States.Runtime', `Unknown ${service} action ${action} in ${task.name}`);
-        let result: Record<string, unknown>;
-        try {
-          result = await client.send(new Command(input));
-        } catch (error) {
-          const name = (error as Error).name ?? 'Unknown';
-          if (kind.kind === 'aws-sdk') {
-            throw new TaskError(sdkIntegrationErrorName(service, name), (error as Error).message);
-          }
-          const prefix = service === 'sns' ? 'SNS' : 'DynamoDB';
-          throw new TaskError(
-            `${prefix}.${name.endsWith('Exception') ? name : `${name}Exception`}`,
-            (error as Error).message,
-          );
-        }
-        if (token) return call.broker.wait(token, call.stateName, call.timeoutMs + 50);
-        return sdkResultToJson(result);
-      };
-    }
-    case 'unsupported':
-      return undefined;
-  }
-}
-
-function requireInvoker(deps: GenericTaskDeps, stateName: string) {
-  if (!deps.invokeFunction)
-    throw new TaskError('States.Runtime', `Task ${stateName} needs deps.invokeFunction`);
-  return deps.invokeFunction;
-}
-
-function requireToken(call: TaskCall): string {
-  if (!call.taskToken) {
-    throw new TaskError(
-      'States.Runtime',
-      `${call.stateName} uses .waitForTaskToken but its Parameters never read $$.Task.Token: nothing could ever complete it`,
-    );
-  }
-  return call.taskToken;
-}
-
-async function invokeOrFail(
-  invoke: NonNullable<GenericTaskDeps['invokeFunction']>,
-  functionRef: string,
-  payload: unknown,
-): Promise<InvokeOutcome> {
-  try {
-    return await invoke(functionRef, payload);
-  } catch (error) {
-    // The Lambda service itself failed (unknown function, host down): Step Functions' Lambda.* errors.
-    const name = (error as Error).name;
-    throw new TaskError(
-      name.startsWith('Lambda.') ? name : 'Lambda.ServiceException',
-      `${(error as Error).message} (invoking ${functionRef})`,
-    );
-  }
 }
 
 // ----- the runner ---------------------------------------------------------------------------------
@@ -578,7 +57,7 @@ async function invokeOrFail(
 export interface RunnerOptions {
   /** Local implementations by state name; they win over the generic ones. */
   readonly taskHandlers?: Readonly<Record<string, TaskImplementation>>;
-  /** Enables the generic implementations (see top of file) for Tasks without an explicit handler. */
+  /** Enables the generic implementations (sfn-task-implementations.ts) for Tasks without an explicit handler. */
   readonly generic?: GenericTaskDeps;
   readonly broker?: TaskTokenBroker;
   /** Wait durations in ms by state name (wins over timeScale). */
@@ -690,6 +169,11 @@ export class StateMachineRunner {
    * Task that reads the same path from the same input and sleeps that long × timeScale; its result is its
    * input, like a Wait. Only the definition the library runs changes: `definition` (DescribeStateMachine)
    * keeps the real Wait, and the history and the stats report it as a Wait.
+   *
+   * Upstream (aws-local-stepfunctions 3.0.0): src/stateMachine/stateActions/WaitStateAction.ts `execute`,
+   * main.node.esm.js:2435-2438 — `waitTimeOverrides[stateName]` (typed `number`) replaces the Wait's duration
+   * whatever SecondsPath/TimestampPath read from the input, and no option scales a Wait by its input.
+   * Tested unpatched in test/local/library-patches.test.ts.
    */
   private scaleDynamicWaits(definition: unknown): unknown {
     const scale = this.options.timeScale;
@@ -771,6 +255,10 @@ export class StateMachineRunner {
     input: Json,
     context: { executionArn: string; name: string; stateMachineArn: string },
   ): RunningExecution {
+    // The library has no task tokens: its Context Object is `{...runOptions.context, Execution}` and nothing
+    // sets `Task` (3.0.0: src/stateMachine/StateMachine.ts `execute`, main.node.esm.js:3086-3093), so Parameters
+    // reading `$$.Task.Token` fail with States.Runtime. `Task.Token` is therefore a getter that mints one.
+    // Tested unpatched in test/local/library-patches.test.ts.
     const slot: { open?: string } = {};
     const task: Record<string, unknown> = {};
     Object.defineProperty(task, 'Token', {
@@ -782,7 +270,11 @@ export class StateMachineRunner {
       },
     });
     // Set once the execution stopped or ended: a state the library still enters afterwards (a retry of
-    // the task that was interrupted) must not run its Task again.
+    // the task that was interrupted) must not run its Task again. Upstream (3.0.0):
+    // src/stateMachine/StateExecutor.ts `execute`, main.node.esm.js:2525-2546 — a failed state's retry sleeps
+    // with the abort signal (an aborted sleep resolves at once, main.node.esm.js:66-82) and then runs the
+    // state again; the abort is only checked between states. Tested unpatched in
+    // test/local/library-patches.test.ts.
     let closed = false;
     const handlers: Record<string, (input: Json) => Promise<Json>> = {};
     for (const [name, implementation] of this.implementations) {

@@ -653,7 +653,7 @@ async function runWith(
 
 // ---- The agent check against the local SSM ------------------------------------------------------------
 // "Is the SSM agent online?" is an aws-sdk integration: here it runs through the real SDK against the local
-// SSM, and fails the way Step Functions names SDK-integration errors (scripts/local/sfn-runner.ts); every
+// SSM, and fails the way Step Functions names SDK-integration errors (scripts/local/sfn-task-implementations.ts); every
 // Lambda task is scripted.
 
 interface AgentWorld {
