@@ -12,9 +12,8 @@ import { compileBundle, writeBundle } from '../../functions/core/bundle.js';
 import type { AnsibleInstallMode, RulesBundle } from '../../functions/core/types.js';
 import { acknowledge, nagArn } from '../nag.js';
 import { PLAYBOOKS_DIR } from '../paths.js';
-import { AGENT_CHECK_INTERVAL_SECONDS, EVENT_DETECTOR_TIMEOUT, SWEEP_TIMEOUT } from '../retries.js';
 import { STATE_MACHINE_SUFFIX } from '../settings.js';
-import { ProvisioningWorkflow, TASK_TIMEOUT_MARGIN_SECONDS } from '../workflow.js';
+import { ProvisioningWorkflow } from '../workflow.js';
 import { CommandOutput } from './command-output.js';
 import { APPLY_DOCUMENT_NAME, EnsureAnsibleDocument } from './ensure-ansible-document.js';
 import { EventRouting } from './event-routing.js';
@@ -22,7 +21,8 @@ import { FailedEventsQueue } from './failed-events-queue.js';
 import { Monitoring } from './monitoring.js';
 import { Notifications } from './notifications.js';
 import { COMMAND_OUTPUT_PREFIX, PlaybookBundle } from './playbook-bundle.js';
-import { ProvisionerFunction, type ProvisionerFunctionProps } from './provisioner-function.js';
+import type { ProvisionerFunction } from './provisioner-function.js';
+import { createProvisionerFunctions, type ProvisionerFunctions } from './provisioner-functions.js';
 import { StateTable } from './state-table.js';
 import { SweepSchedule } from './sweep-schedule.js';
 
@@ -104,24 +104,7 @@ export interface AutoProvisionerProps {
   readonly stateMachineName?: string;
 }
 
-/** The functions of the provisioner, by role. */
-export interface ProvisionerFunctions {
-  readonly eventDetector: ProvisionerFunction;
-  readonly sweep: ProvisionerFunction;
-  readonly match: ProvisionerFunction;
-  readonly runCommand: ProvisionerFunction;
-  readonly callback: ProvisionerFunction;
-  readonly checkCommand: ProvisionerFunction;
-  readonly record: ProvisionerFunction;
-  readonly notifier: ProvisionerFunction;
-}
-
-type FunctionSpec = Omit<ProvisionerFunctionProps, 'logRetention' | 'serviceName' | 'environment'> & {
-  readonly environment?: Readonly<Record<string, string>>;
-};
-
-/** CloudWatch namespace of the functions' Powertools metrics. */
-export const METRICS_NAMESPACE = 'AnsibleAutoProvisioner';
+export { METRICS_NAMESPACE, type ProvisionerFunctions } from './provisioner-functions.js';
 
 const DATA_ACTIONS = [
   'dynamodb:GetItem',
@@ -171,12 +154,6 @@ export class AutoProvisioner extends Construct {
       resourceName: stateMachineName,
       arnFormat: ArnFormat.COLON_RESOURCE_NAME,
     });
-    const executionsArn = stack.formatArn({
-      service: 'states',
-      resource: 'execution',
-      resourceName: `${stateMachineName}:*`,
-      arnFormat: ArnFormat.COLON_RESOURCE_NAME,
-    });
 
     // ---- Storage, bundle, output -------------------------------------------------------------------
     this.stateTable = new StateTable(this, 'State', {
@@ -199,97 +176,24 @@ export class AutoProvisioner extends Construct {
     writeBundle(rules, rulesFile);
 
     // ---- Functions --------------------------------------------------------------------------------
-    const common = {
-      TABLE_NAME: table.tableName,
-      HISTORY_DAYS: String(historyDays),
-      POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
-    };
-    const fn = (name: string, serviceName: string, spec: FunctionSpec) =>
-      new ProvisionerFunction(this, name, {
-        ...spec,
-        serviceName,
-        logRetention,
-        environment: { ...common, ...(spec.environment ?? {}) },
-      });
-
-    const notifierEnv: Record<string, string> = {
-      TOPIC_ARN: topic.topicArn,
-      STATE_MACHINE_ARN: stateMachineArn,
-    };
-    if (props.slackSecretArn) notifierEnv.SLACK_SECRET_ARN = props.slackSecretArn;
-    if (props.telegramSecretArn) notifierEnv.TELEGRAM_SECRET_ARN = props.telegramSecretArn;
-    const notifier = fn('Notifier', 'notifier', {
-      entry: 'functions/notifier/handler.ts',
-      description:
-        'Sends at most one notification per instance, generation and status (SNS, Slack, Telegram).',
-      environment: notifierEnv,
-      onFailureQueue: this.failedEvents.queue,
-    });
-    const detectorEnv = {
-      STATE_MACHINE_ARN: stateMachineArn,
-      NOTIFIER_FUNCTION_NAME: notifier.function.functionName,
-      LEASE_SECONDS: String(props.leaseSeconds ?? 7200),
-    };
-    const eventDetector = fn('EventDetector', 'event-detector', {
-      entry: 'functions/event-detector/handler.ts',
-      description:
-        'EC2 state and tag-change events: records opted-in instances, claims them and starts the workflow.',
-      environment: detectorEnv,
-      timeout: EVENT_DETECTOR_TIMEOUT,
+    this.functions = createProvisionerFunctions(this, {
+      table,
+      topic,
+      playbookBundle: this.playbookBundle,
+      commandOutput: this.commandOutput,
+      ensureAnsibleDocument: this.ensureAnsibleDocument,
+      failedEventsQueue: this.failedEvents.queue,
+      ansibleInstall: this.ansibleInstall,
+      stateMachineArn,
       rulesFile,
-      onFailureQueue: this.failedEvents.queue,
+      logRetention,
+      historyDays,
+      leaseSeconds: props.leaseSeconds,
+      slackSecretArn: props.slackSecretArn,
+      telegramSecretArn: props.telegramSecretArn,
     });
-    const sweep = fn('Sweep', 'sweep', {
-      entry: 'functions/sweep/handler.ts',
-      description: 'Scheduled reconciliation of the fleet and the static inventories with the state table.',
-      environment: detectorEnv,
-      timeout: SWEEP_TIMEOUT,
-      memorySize: 1024,
-      rulesFile,
-      onFailureQueue: this.failedEvents.queue,
-    });
-    const match = fn('Match', 'match', {
-      entry: 'functions/match/handler.ts',
-      description: 'Workflow step: which playbooks does this instance get?',
-      environment: {
-        AGENT_CHECK_INTERVAL_SECONDS: String(AGENT_CHECK_INTERVAL_SECONDS),
-        TASK_TIMEOUT_MARGIN_SECONDS: String(TASK_TIMEOUT_MARGIN_SECONDS),
-      },
-      rulesFile,
-    });
-    const runCommand = fn('RunCommand', 'run-command', {
-      entry: 'functions/run-command/handler.ts',
-      description:
-        'Workflow step: stores the task token and sends the SSM command (ensure Ansible, or a playbook).',
-      environment: {
-        BUNDLE_URL: this.playbookBundle.bundleUrl,
-        APPLY_DOCUMENT: APPLY_DOCUMENT_NAME,
-        ANSIBLE_INSTALL_DOCUMENT: this.ensureAnsibleDocument.documentName,
-        INSTALL_DEPENDENCIES: this.ansibleInstall === 'document' ? 'True' : 'False',
-        OUTPUT_LOG_GROUP: this.commandOutput.logGroup.logGroupName,
-        OUTPUT_BUCKET: this.playbookBundle.bucket.bucketName,
-      },
-      rulesFile,
-    });
-    const outputEnv = { OUTPUT_LOG_GROUP: this.commandOutput.logGroup.logGroupName };
-    const callback = fn('Callback', 'callback', {
-      entry: 'functions/callback/handler.ts',
-      description: 'SSM command status events: reports the end of a command to the waiting workflow task.',
-      environment: outputEnv,
-      onFailureQueue: this.failedEvents.queue,
-    });
-    const checkCommand = fn('CheckCommand', 'check-command', {
-      entry: 'functions/callback/handler.ts',
-      handler: 'checkHandler',
-      description: 'Workflow step after a lost status event: asks SSM for the command result.',
-      environment: outputEnv,
-    });
-    const record = fn('Record', 'record', {
-      entry: 'functions/record/handler.ts',
-      description:
-        'Workflow step: records the outcome (SUCCESS, PARTIAL, FAILED, SKIPPED), fenced on generation.',
-    });
-    this.functions = { eventDetector, sweep, match, runCommand, callback, checkCommand, record, notifier };
+    const { eventDetector, sweep, match, runCommand, callback, checkCommand, record, notifier } =
+      this.functions;
 
     // ---- Workflow -----------------------------------------------------------------------------------
     this.workflow = new ProvisioningWorkflow(this, 'Workflow', {
@@ -305,6 +209,38 @@ export class AutoProvisioner extends Construct {
     this.stateMachine = this.workflow.stateMachine;
 
     // ---- Least privilege ------------------------------------------------------------------------------
+    this.grantStateTable();
+    this.grantDetectors(stateMachineArn, stateMachineName);
+    this.grantSendCommand(runCommand, optIn.tagKey, optIn.tagValue, rules.inventoryHosts);
+    this.grantCommandFunctions(stateMachineArn);
+    this.grantNotifier(props);
+
+    // ---- Events, schedule, monitoring -----------------------------------------------------------------
+    this.eventRouting = new EventRouting(this, 'Events', {
+      eventDetector: eventDetector.function,
+      callback: callback.function,
+      tagKeys: [...new Set([optIn.tagKey, rules.config.hold.tagKey])],
+      documentNames: [APPLY_DOCUMENT_NAME, this.ensureAnsibleDocument.documentName],
+      deadLetterQueue: this.failedEvents.queue,
+    });
+    this.sweepSchedule = new SweepSchedule(this, 'SweepSchedule', {
+      sweep: sweep.function,
+      rateMinutes: props.sweepRateMinutes ?? 5,
+      deadLetterQueue: this.failedEvents.queue,
+    });
+    this.monitoring = new Monitoring(this, 'Monitoring', {
+      stateMachine: this.stateMachine,
+      stateMachineLogGroup: this.workflow.logGroup,
+      failedEvents: this.failedEvents.queue,
+      topic,
+      functions: Object.fromEntries(Object.entries(this.functions).map(([k, v]) => [k, v.function])),
+    });
+    this.notifications.allowAlarms(this.monitoring.alarmArns);
+  }
+
+  /** Every function reads and writes the state table and its two indexes, and no other table. */
+  private grantStateTable(): void {
+    const table = this.stateTable.table;
     for (const f of Object.values(this.functions)) {
       f.role.addToPolicy(
         new iam.PolicyStatement({
@@ -319,6 +255,14 @@ export class AutoProvisioner extends Construct {
         'Queries the two GSIs (status-due, fleet) of the state table, and no other table.',
       );
     }
+  }
+
+  /**
+   * The event detector and the sweep find instances, start this state machine's executions and notify
+   * about orphans; the sweep also checks whether a lease holder's execution still runs.
+   */
+  private grantDetectors(stateMachineArn: string, stateMachineName: string): void {
+    const { eventDetector, sweep, notifier } = this.functions;
     for (const detector of [eventDetector, sweep]) {
       detector.allowOnAnyResource(
         ['ec2:DescribeInstances'],
@@ -340,6 +284,12 @@ export class AutoProvisioner extends Construct {
         }),
       );
     }
+    const executionsArn = Stack.of(this).formatArn({
+      service: 'states',
+      resource: 'execution',
+      resourceName: `${stateMachineName}:*`,
+      arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+    });
     sweep.role.addToPolicy(
       new iam.PolicyStatement({
         sid: 'CheckExecutions',
@@ -352,8 +302,15 @@ export class AutoProvisioner extends Construct {
       `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:${stateMachineName}:*]`,
       'The sweep checks whether a lease holder execution still runs: any execution of this one state machine.',
     );
+  }
 
-    this.grantSendCommand(runCommand, optIn.tagKey, optIn.tagValue, rules.inventoryHosts);
+  /**
+   * The command functions besides SendCommand's targets (grantSendCommand): run-command writes output to
+   * our bucket and cancels or finds commands; callback and check-command read a command's result and its
+   * output's end, and callback reports it to the waiting workflow task.
+   */
+  private grantCommandFunctions(stateMachineArn: string): void {
+    const { runCommand, callback, checkCommand } = this.functions;
     // SendCommand also authorizes the bucket OutputS3BucketName names (IAM's resource types for
     // ssm:SendCommand are bucket, document, instance and managed-instance: "Actions, resources, and condition
     // keys for AWS Systems Manager", https://docs.aws.amazon.com/service-authorization/latest/reference/list_awssystemsmanager.html).
@@ -401,12 +358,17 @@ export class AutoProvisioner extends Construct {
         'Read-only on the command-output prefix: SSM chooses the object keys (execution, command id, instance id, step).',
       );
     }
+  }
+
+  /** The notifier publishes to the topic (through its key) and reads the Slack/Telegram secrets. */
+  private grantNotifier(props: AutoProvisionerProps): void {
+    const { notifier } = this.functions;
     // Publish, and the two key actions SNS needs to encrypt with the topic's key (named, not GenerateDataKey*).
     notifier.role.addToPolicy(
       new iam.PolicyStatement({
         sid: 'PublishOutcomes',
         actions: ['sns:Publish'],
-        resources: [topic.topicArn],
+        resources: [this.notifications.topic.topicArn],
       }),
     );
     this.notifications.key.grant(notifier.role, 'kms:GenerateDataKey', 'kms:Decrypt');
@@ -423,32 +385,12 @@ export class AutoProvisioner extends Construct {
           sid: 'DecryptChatSecrets',
           actions: ['kms:Decrypt'],
           resources: [props.secretsKmsKeyArn],
-          conditions: { StringEquals: { 'kms:ViaService': `secretsmanager.${stack.region}.amazonaws.com` } },
+          conditions: {
+            StringEquals: { 'kms:ViaService': `secretsmanager.${Stack.of(this).region}.amazonaws.com` },
+          },
         }),
       );
     }
-
-    // ---- Events, schedule, monitoring -----------------------------------------------------------------
-    this.eventRouting = new EventRouting(this, 'Events', {
-      eventDetector: eventDetector.function,
-      callback: callback.function,
-      tagKeys: [...new Set([optIn.tagKey, rules.config.hold.tagKey])],
-      documentNames: [APPLY_DOCUMENT_NAME, this.ensureAnsibleDocument.documentName],
-      deadLetterQueue: this.failedEvents.queue,
-    });
-    this.sweepSchedule = new SweepSchedule(this, 'SweepSchedule', {
-      sweep: sweep.function,
-      rateMinutes: props.sweepRateMinutes ?? 5,
-      deadLetterQueue: this.failedEvents.queue,
-    });
-    this.monitoring = new Monitoring(this, 'Monitoring', {
-      stateMachine: this.stateMachine,
-      stateMachineLogGroup: this.workflow.logGroup,
-      failedEvents: this.failedEvents.queue,
-      topic,
-      functions: Object.fromEntries(Object.entries(this.functions).map(([k, v]) => [k, v.function])),
-    });
-    this.notifications.allowAlarms(this.monitoring.alarmArns);
   }
 
   /**
