@@ -4,26 +4,54 @@
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { CliError, EXIT, flag, formatHelp, parseCommandArgs, UsageError } from './args.js';
-import { createClients, describeAwsError } from './aws.js';
-import { doctorCommand } from './commands/doctor.js';
-import { historyCommand } from './commands/history.js';
-import { logsCommand } from './commands/logs.js';
-import { planCommand } from './commands/plan.js';
-import { retryCommand } from './commands/retry.js';
-import { statusCommand } from './commands/status.js';
-import { validateCommand } from './commands/validate.js';
 import type { Command, CommandContext } from './context.js';
 import { Output, type TextStream } from './output.js';
-import { stackRequestFrom } from './stack.js';
 
-export const COMMANDS: readonly Command[] = [
-  validateCommand,
-  planCommand,
-  statusCommand,
-  historyCommand,
-  logsCommand,
-  retryCommand,
-  doctorCommand,
+/** A command as `autoprov --help` lists it; its module (and the AWS SDK it needs) loads only when it runs. */
+export interface CommandEntry {
+  readonly name: string;
+  /** One line for `autoprov --help`. */
+  readonly summary: string;
+  load(): Promise<Command>;
+}
+
+/** The commands in help order. */
+export const COMMANDS: readonly CommandEntry[] = [
+  {
+    name: 'validate',
+    summary: 'check rules.yaml, its inventories and playbooks (and ansible-playbook --syntax-check)',
+    load: async () => (await import('./commands/validate.js')).validateCommand,
+  },
+  {
+    name: 'plan',
+    summary: 'which playbooks each opted-in instance would get right now, and why',
+    load: async () => (await import('./commands/plan.js')).planCommand,
+  },
+  {
+    name: 'status',
+    summary: 'counts by status and a table of instance records',
+    load: async () => (await import('./commands/status.js')).statusCommand,
+  },
+  {
+    name: 'history',
+    summary: "an instance's audit trail, with execution and log links",
+    load: async () => (await import('./commands/history.js')).historyCommand,
+  },
+  {
+    name: 'logs',
+    summary: "full output of an instance's playbook runs (CloudWatch Logs; local files in local mode)",
+    load: async () => (await import('./commands/logs.js')).logsCommand,
+  },
+  {
+    name: 'retry',
+    summary: 're-provision an instance (or every failed one) through the normal claim',
+    load: async () => (await import('./commands/retry.js')).retryCommand,
+  },
+  {
+    name: 'doctor',
+    summary: 'why is this instance not provisioned? (and the stack health)',
+    load: async () => (await import('./commands/doctor.js')).doctorCommand,
+  },
 ];
 
 export interface CliIo {
@@ -59,16 +87,22 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
   const [name, ...rest] = argv;
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     const topic = name === 'help' ? COMMANDS.find((command) => command.name === rest[0]) : undefined;
-    io.stdout.write(topic ? formatHelp(topic) : mainHelp());
+    io.stdout.write(topic ? formatHelp(await topic.load()) : mainHelp());
     return name === undefined ? EXIT.usage : EXIT.ok;
   }
-  const command = COMMANDS.find((candidate) => candidate.name === name);
-  if (!command) {
+  const entry = COMMANDS.find((candidate) => candidate.name === name);
+  if (!entry) {
     out.error(
       `unknown command "${name}". Commands: ${COMMANDS.map((c) => c.name).join(', ')}. Run autoprov --help.`,
     );
     return EXIT.usage;
   }
+  // Only now the command's own module and the SDK clients: the other commands' code is never loaded.
+  const [command, { createClients, describeAwsError }, { stackRequestFrom }] = await Promise.all([
+    entry.load(),
+    import('./aws.js'),
+    import('./stack.js'),
+  ]);
   try {
     const args = parseCommandArgs(rest, command.options);
     if (flag(args, 'help')) {

@@ -19,9 +19,8 @@ export interface CommandContext {
 }
 
 export interface Command {
+  /** As listed in cli/autoprov.ts COMMANDS, with its one-line summary for `autoprov --help`. */
   readonly name: string;
-  /** One line for `autoprov --help`. */
-  readonly summary: string;
   readonly usage: string;
   readonly description: string;
   readonly options: OptionSpecs;

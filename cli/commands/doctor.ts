@@ -196,7 +196,6 @@ async function failedRecords(
 
 export const doctorCommand: Command = {
   name: 'doctor',
-  summary: 'why is this instance not provisioned? (and the stack health)',
   usage: 'autoprov doctor [instance-id | Name] [--rules playbooks/rules.yaml] [--dlq <url>] [--json]',
   description: `Checks, for one instance: its state record and status; the opt-in and hold tags (EC2
 DescribeInstances) or its static inventory entry (hybrid nodes); SSM registration and PingStatus;

@@ -82,7 +82,6 @@ export function logLinks(events: readonly HistoryEvent[], record: InstanceRecord
 
 export const historyCommand: Command = {
   name: 'history',
-  summary: "an instance's audit trail, with execution and log links",
   usage: 'autoprov history <instance-id | Name> [--limit N] [--json]',
   description: `Shows the audit events of one instance, oldest first (detected, claimed, playbooks, retries,
 recorded, notified…), then the Step Functions console link of each run and the links to the full

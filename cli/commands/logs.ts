@@ -130,7 +130,6 @@ export async function readStream(
 
 export const logsCommand: Command = {
   name: 'logs',
-  summary: "full output of an instance's playbook runs (CloudWatch Logs; local files in local mode)",
   usage: 'autoprov logs <instance-id | Name> [--playbook f] [--generation n] [--follow] [--log-group g]',
   description: `Prints the complete ansible-playbook output of each playbook command of a run (the last run
 unless --generation says which), every attempt, stdout then stderr, from the CloudWatch log group SSM Run

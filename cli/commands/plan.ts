@@ -241,7 +241,6 @@ function printHost(out: Output, host: HostPlan, stateRead: boolean): void {
 
 export const planCommand: Command = {
   name: 'plan',
-  summary: 'which playbooks each opted-in instance would get right now, and why',
   usage:
     'autoprov plan [--fleet fleet.yaml | --from-ec2] [--rules playbooks/rules.yaml] [--offline] [--json]',
   description: `Matches every opted-in host against the rules and shows the playbooks it would get, with the

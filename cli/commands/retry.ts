@@ -66,7 +66,6 @@ export async function retryInstance(
 
 export const retryCommand: Command = {
   name: 'retry',
-  summary: 're-provision an instance (or every failed one) through the normal claim',
   usage: 'autoprov retry <instance-id | Name>… | --failed [--json]',
   description: `Re-provisions through the same conditional claim the detectors use (reason operator-retry),
 then starts the execution <instance>-g<generation>. Works on SUCCESS, FAILED, PARTIAL, SKIPPED and

@@ -81,7 +81,6 @@ export function parseStatus(value: string | undefined): Status | undefined {
 
 export const statusCommand: Command = {
   name: 'status',
-  summary: 'counts by status and a table of instance records',
   usage: 'autoprov status [--status FAILED] [--group web] [--json]',
   description: `Lists the instance records of the state table: counts by status, then one line per instance
 with its Name, status, generation (the number of runs claimed), last run and the playbook that failed.`,

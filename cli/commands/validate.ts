@@ -166,7 +166,6 @@ async function runSyntaxChecks(
 
 export const validateCommand: Command = {
   name: 'validate',
-  summary: 'check rules.yaml, its inventories and playbooks (and ansible-playbook --syntax-check)',
   usage: 'autoprov validate [--rules playbooks/rules.yaml] [--json]',
   description: `Validates the rules file like \`cdk synth\` does: schema, referenced playbooks and inventories
 exist and parse, extra vars can be sent safely. Then runs \`ansible-playbook --syntax-check\` on every

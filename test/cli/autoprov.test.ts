@@ -20,7 +20,8 @@ describe('autoprov entry point', () => {
   });
 
   it("prints each command's own help with its options and the common ones", async () => {
-    for (const command of COMMANDS) {
+    for (const entry of COMMANDS) {
+      const command = await entry.load();
       const run = await runInProcess([command.name, '--help']);
       expect(run.code).toBe(0);
       expect(run.stdout.startsWith(`Usage: ${command.usage}\n`)).toBe(true);
