@@ -3,7 +3,7 @@
 // template, never from a copy. Numbers the functions decide at run time live beside their decision:
 // the playbook retry schedule (functions/core/retry-schedule.ts), a command's callback wait
 // (functions/core/command-timing.ts), the SDK clients' adaptive retries (functions/shared/clients.ts) and
-// the state store's transaction-conflict attempts (functions/shared/state-store.ts).
+// the state store's transaction-conflict attempts (functions/shared/state-store/io.ts).
 import { Duration } from 'aws-cdk-lib';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { callbackWaitSeconds } from '../functions/core/command-timing.js';

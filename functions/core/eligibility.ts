@@ -1,5 +1,5 @@
 // Who may be provisioned, and when: the one module that decides eligibility (docs/architecture.md
-// "Claims and fencing"). Pure. The state store (functions/shared/state-store.ts) compiles these rules
+// "Claims and fencing"). Pure. The state store (functions/shared/state-store/claim.ts) compiles these rules
 // into the claim's DynamoDB condition expression and explains a lost claim with them; the in-memory test
 // store (test/helpers/fake-store.ts) applies the same rules in memory. Nothing else decides.
 //

@@ -4,8 +4,8 @@
 // GetCommandInvocation is eventually consistent like the real API: right after SendCommand it answers
 // InvocationDoesNotExist for a configurable window, and for a multi-step document (such as
 // AWS-ApplyAnsiblePlaybooks: downloadContent + runShellScript) it requires PluginName, as documented.
+// DescribeInstanceInformation (the agent's registration and ping status) is ssm-instance-information.ts.
 import { randomUUID } from 'node:crypto';
-import type { ManagedNode } from '../fleet.js';
 import {
   type AwsRequest,
   type AwsResponse,
@@ -23,6 +23,14 @@ import {
   resolveParameters,
   type SsmDocuments,
 } from '../ssm-documents.js';
+import { paramMap, str, strList } from './ssm-input.js';
+import {
+  describeInstanceInformation,
+  type ManagedNodeSource,
+  type UnregisteredOption,
+} from './ssm-instance-information.js';
+
+export type { ManagedNodeSource, UnregisteredAnswer } from './ssm-instance-information.js';
 
 export type InvocationStatus = 'Pending' | 'InProgress' | 'Success' | 'Failed' | 'TimedOut' | 'Cancelled';
 
@@ -83,11 +91,6 @@ export interface CommandRunner {
   cancel(invocation: InvocationRecord): void;
 }
 
-export interface ManagedNodeSource {
-  managedNode(instanceId: string): ManagedNode | undefined;
-  managedNodes(): ManagedNode[];
-}
-
 export interface SsmEmulatorOptions {
   readonly nodes: ManagedNodeSource;
   readonly documents: SsmDocuments;
@@ -120,11 +123,8 @@ export interface SsmEmulatorOptions {
    * AWS answers either way, so a caller must handle both. A function decides per instance.
    * Default `omitted`.
    */
-  readonly unregisteredInstances?: UnregisteredAnswer | ((instanceId: string) => UnregisteredAnswer);
+  readonly unregisteredInstances?: UnregisteredOption;
 }
-
-/** How DescribeInstanceInformation answers for a node that is not registered with SSM. */
-export type UnregisteredAnswer = 'omitted' | 'InvalidInstanceId';
 
 /** SSM: GetCommandInvocation returns the first 24,000 characters of each stream. */
 export const OUTPUT_CONTENT_LIMIT = 24_000;
@@ -165,7 +165,10 @@ export class SsmEmulator implements ServiceEmulator {
         this.cancelCommand(input);
         return jsonResponse({}, '1.1');
       case 'DescribeInstanceInformation':
-        return jsonResponse(this.describeInstanceInformation(input), '1.1');
+        return jsonResponse(
+          describeInstanceInformation(input, this.options.nodes, this.options.unregisteredInstances),
+          '1.1',
+        );
       default:
         throw new ServiceError('UnknownOperationException', `The local SSM does not implement ${operation}`);
     }
@@ -477,66 +480,6 @@ export class SsmEmulator implements ServiceEmulator {
     }
   }
 
-  private describeInstanceInformation(input: Record<string, unknown>): Record<string, unknown> {
-    const maxResults = typeof input.MaxResults === 'number' ? input.MaxResults : 50;
-    if (maxResults < 5 || maxResults > 50) {
-      throw new ServiceError(
-        'ValidationException',
-        `1 validation error detected: Value '${maxResults}' at 'maxResults' failed to satisfy constraint: Member must have value between 5 and 50`,
-      );
-    }
-    const filters: { key: string; values: string[] }[] = [];
-    for (const f of Array.isArray(input.Filters) ? input.Filters : []) {
-      const filter = f as { Key?: unknown; Values?: unknown };
-      filters.push({ key: str(filter.Key) ?? '', values: strList(filter.Values) });
-    }
-    for (const f of Array.isArray(input.InstanceInformationFilterList)
-      ? input.InstanceInformationFilterList
-      : []) {
-      const filter = f as { key?: unknown; valueSet?: unknown };
-      filters.push({ key: str(filter.key) ?? '', values: strList(filter.valueSet) });
-    }
-    this.refuseUnregistered(filters);
-    const tests = filters.map((f) => nodeFilter(f.key, f.values));
-    const nodes = this.options.nodes.managedNodes().filter((n) => tests.every((t) => t(n)));
-    const scope = JSON.stringify({ filters, maxResults });
-    const start = decodePageToken(str(input.NextToken), scope, 'InvalidNextToken');
-    const page = nodes.slice(start, start + maxResults);
-    const next = start + page.length < nodes.length ? encodePageToken(start + page.length, scope) : undefined;
-    return {
-      InstanceInformationList: page.map((n) => ({
-        InstanceId: n.instanceId,
-        PingStatus: n.pingStatus,
-        LastPingDateTime: epochSeconds(n.lastPingAt),
-        AgentVersion: '3.3.1142.0',
-        IsLatestVersion: true,
-        PlatformType: n.platformType,
-        PlatformName: n.platformName,
-        PlatformVersion: n.platformType === 'Linux' ? '2023' : '10.0.20348',
-        ResourceType: n.resourceType,
-        IPAddress: n.ipAddress,
-        ComputerName: n.computerName,
-        RegistrationDate: n.resourceType === 'ManagedInstance' ? epochSeconds(n.registeredAt) : undefined,
-      })),
-      ...(next ? { NextToken: next } : {}),
-    };
-  }
-
-  /** InvalidInstanceId for a filtered id that is not registered, when so configured (see unregisteredInstances). */
-  private refuseUnregistered(filters: readonly { key: string; values: readonly string[] }[]): void {
-    const option = this.options.unregisteredInstances ?? 'omitted';
-    for (const id of filters.filter((f) => f.key === 'InstanceIds').flatMap((f) => f.values)) {
-      if (this.options.nodes.managedNode(id)) continue;
-      const answer = typeof option === 'function' ? option(id) : option;
-      if (answer === 'InvalidInstanceId') {
-        throw new ServiceError(
-          'InvalidInstanceId',
-          `Instance ${id} is not registered with SSM: its SSM Agent is not running or not registered with the SSM endpoint.`,
-        );
-      }
-    }
-  }
-
   private commandShape(command: CommandRecord): Record<string, unknown> {
     return {
       CommandId: command.commandId,
@@ -574,40 +517,4 @@ export class SsmEmulator implements ServiceEmulator {
 export function pluginOutput(p: PluginRecord): string {
   const combined = p.stderr ? `${p.stdout}\n----------ERROR-------\n${p.stderr}` : p.stdout;
   return combined.length > PLUGIN_OUTPUT_LIMIT ? combined.slice(0, PLUGIN_OUTPUT_LIMIT) : combined;
-}
-
-function nodeFilter(key: string, values: readonly string[]): (n: ManagedNode) => boolean {
-  switch (key) {
-    case 'InstanceIds':
-      return (n) => values.includes(n.instanceId);
-    case 'PingStatus':
-      return (n) => values.includes(n.pingStatus);
-    case 'PlatformTypes':
-      return (n) => values.includes(n.platformType);
-    case 'ResourceType':
-      if (values.length !== 1) {
-        throw new ServiceError(
-          'InvalidInstanceInformationFilterValue',
-          'ResourceType filter may contain only one value.',
-        );
-      }
-      return (n) => values.includes(n.resourceType);
-    default:
-      throw new ServiceError('InvalidFilterKey', `The local SSM does not support the filter key ${key}.`);
-  }
-}
-
-function str(value: unknown): string | undefined {
-  return typeof value === 'string' ? value : undefined;
-}
-
-function strList(value: unknown): string[] {
-  return Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string') : [];
-}
-
-function paramMap(value: unknown): Record<string, string[]> {
-  if (typeof value !== 'object' || value === null) return {};
-  const out: Record<string, string[]> = {};
-  for (const [k, v] of Object.entries(value)) out[k] = strList(v);
-  return out;
 }
