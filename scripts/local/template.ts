@@ -239,8 +239,28 @@ export function alarmsOf(template: CfnTemplate, options: ResolveOptions = {}): L
   });
 }
 
-/** Reads the stack of a synthesized assembly. Fails with what is missing when the assembly is incomplete. */
-export function readLocalStack(assemblyDir: string, options: ResolveOptions = {}): LocalStackSpec {
+/**
+ * One synthesized template being read: intrinsics resolved with the one placeholder scheme, and the
+ * assembly's assets. Each part of the LocalStackSpec is read from it by its own function below.
+ */
+interface TemplateReader {
+  readonly assemblyDir: string;
+  readonly stackName: string;
+  readonly templateFile: string;
+  readonly template: CfnTemplate;
+  readonly resolveOptions: ResolveOptions;
+  readonly region: string;
+  readonly account: string;
+  readonly resolve: (value: unknown) => unknown;
+  /** What `Ref` of a logical id resolves to. */
+  readonly ref: (logicalId: string) => string;
+  readonly arnOf: (value: unknown) => string;
+  readonly byType: (type: string) => [string, Resource][];
+  /** The asset's path in the assembly; fails when the assembly lacks it. */
+  readonly assetPath: (hashOrKey: string, where: string) => string;
+}
+
+function templateReader(assemblyDir: string, options: ResolveOptions): TemplateReader {
   const { stackName, templateFile } = stackArtifact(assemblyDir);
   const raw = readJson<CfnTemplate>(templateFile);
   const template = substituteDeploymentKeys(raw);
@@ -266,21 +286,84 @@ export function readLocalStack(assemblyDir: string, options: ResolveOptions = {}
     }
     return full;
   };
-
-  /** A function's `Role: { Fn::GetAtt: [<role>, Arn] }` → the role's name and its attached inline policies. */
-  const roleOf = (value: unknown): LocalFunctionSpec['role'] => {
-    const getAtt = (value as { 'Fn::GetAtt'?: unknown } | undefined)?.['Fn::GetAtt'];
-    const roleId = Array.isArray(getAtt) && typeof getAtt[0] === 'string' ? getAtt[0] : undefined;
-    if (roleId === undefined || template.Resources[roleId]?.Type !== 'AWS::IAM::Role') return undefined;
-    const statements = byType('AWS::IAM::Policy')
-      .filter(([, policy]) =>
-        ((policy.Properties?.Roles ?? []) as Json[]).some(
-          (r) => typeof r === 'object' && r !== null && (r as { Ref?: unknown }).Ref === roleId,
-        ),
-      )
-      .flatMap(([, policy]) => (resolve(policy.Properties?.PolicyDocument) as PolicyDocument).Statement);
-    return { name: ref(roleId), statements };
+  return {
+    assemblyDir,
+    stackName,
+    templateFile,
+    template,
+    resolveOptions,
+    region,
+    account,
+    resolve,
+    ref,
+    arnOf,
+    byType,
+    assetPath,
   };
+}
+
+/** Reads the stack of a synthesized assembly. Fails with what is missing when the assembly is incomplete. */
+export function readLocalStack(assemblyDir: string, options: ResolveOptions = {}): LocalStackSpec {
+  const reader = templateReader(assemblyDir, options);
+  const { stackName, templateFile, template, region, account, resolveOptions, resolve, ref, byType } = reader;
+  const functions = functionsOf(reader);
+  const stateMachine = stateMachineOf(reader);
+  const { rules, schedules } = triggersOf(reader, functions);
+  const documents = documentsOf(reader);
+  const table = tableOf(reader);
+  const bundles = bundlesOf(reader);
+  return {
+    assemblyDir,
+    stackName,
+    templateFile,
+    template,
+    region,
+    account,
+    functions,
+    stateMachine,
+    rules,
+    schedules,
+    documents,
+    table,
+    topics: byType('AWS::SNS::Topic').map(([id]) => ref(id)),
+    buckets: byType('AWS::S3::Bucket').map(([id]) => ref(id)),
+    bundles,
+    outputs: Object.entries(template.Outputs ?? {}).map(([key, output]) => ({
+      key,
+      value: String(resolve(output.Value)),
+      ...(output.Description ? { description: output.Description } : {}),
+    })),
+    managedPolicies: byType('AWS::IAM::ManagedPolicy').map(([id, r]) => ({
+      arn: ref(id),
+      document: resolve(r.Properties?.PolicyDocument) as PolicyDocument,
+    })),
+    queues: byType('AWS::SQS::Queue').map(([id]) => ref(id)),
+    topicPolicies: topicPoliciesOf(template, resolveOptions),
+    alarms: alarmsOf(template, resolveOptions),
+  };
+}
+
+/** A function's `Role: { Fn::GetAtt: [<role>, Arn] }` → the role's name and its attached inline policies. */
+function roleOf(
+  { template, byType, resolve, ref }: TemplateReader,
+  value: unknown,
+): LocalFunctionSpec['role'] {
+  const getAtt = (value as { 'Fn::GetAtt'?: unknown } | undefined)?.['Fn::GetAtt'];
+  const roleId = Array.isArray(getAtt) && typeof getAtt[0] === 'string' ? getAtt[0] : undefined;
+  if (roleId === undefined || template.Resources[roleId]?.Type !== 'AWS::IAM::Role') return undefined;
+  const statements = byType('AWS::IAM::Policy')
+    .filter(([, policy]) =>
+      ((policy.Properties?.Roles ?? []) as Json[]).some(
+        (r) => typeof r === 'object' && r !== null && (r as { Ref?: unknown }).Ref === roleId,
+      ),
+    )
+    .flatMap(([, policy]) => (resolve(policy.Properties?.PolicyDocument) as PolicyDocument).Statement);
+  return { name: ref(roleId), statements };
+}
+
+/** The stack's Node.js functions, each with its bundled asset, resolved environment, role and async retries. */
+function functionsOf(reader: TemplateReader): LocalFunctionSpec[] {
+  const { assemblyDir, byType, resolve, ref, assetPath } = reader;
   // "By default, Lambda retries an asynchronous invocation twice" (Lambda Developer Guide, "Configuring error
   // handling for asynchronous invocation", https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-error-handling.html);
   // an EventInvokeConfig's MaximumRetryAttempts (0-2) replaces that.
@@ -315,7 +398,7 @@ export function readLocalStack(assemblyDir: string, options: ResolveOptions = {}
     const environment = Object.fromEntries(
       Object.entries(resolve(variables) as Record<string, unknown>).map(([k, v]) => [k, String(v)]),
     );
-    const role = roleOf(p.Role);
+    const role = roleOf(reader, p.Role);
     functions.push({
       logicalId: id,
       ...(role ? { role } : {}),
@@ -329,14 +412,12 @@ export function readLocalStack(assemblyDir: string, options: ResolveOptions = {}
       ...(environment.POWERTOOLS_SERVICE_NAME ? { serviceName: environment.POWERTOOLS_SERVICE_NAME } : {}),
     });
   }
-  const functionByArn = (arn: string, where: string): string => {
-    const name = functionNameOf(arn);
-    if (!functions.some((f) => f.name === name)) {
-      throw new TemplateReadError(`${where}: target ${arn} is not one of the stack's Node.js functions.`);
-    }
-    return name;
-  };
+  return functions;
+}
 
+/** The one state machine: its placeholder ARN and its ASL, adapted for the local runner. */
+function stateMachineOf(reader: TemplateReader): LocalStackSpec['stateMachine'] {
+  const { template, templateFile, resolveOptions, byType, ref } = reader;
   const machines = byType('AWS::StepFunctions::StateMachine');
   const [machine] = machines;
   if (machines.length !== 1 || !machine) {
@@ -348,6 +429,21 @@ export function readLocalStack(assemblyDir: string, options: ResolveOptions = {}
     name: machineArn.split(':').at(-1) ?? machine[0],
     arn: machineArn,
     definition: forLocalRunner(extractAsl(template, machine[0], resolveOptions)),
+  };
+  return stateMachine;
+}
+
+/** The EventBridge rules with Lambda targets, and the schedules (rate rules and EventBridge Scheduler). */
+function triggersOf(
+  { byType, resolve, arnOf }: TemplateReader,
+  functions: readonly LocalFunctionSpec[],
+): { rules: LocalRuleSpec[]; schedules: LocalScheduleSpec[] } {
+  const functionByArn = (arn: string, where: string): string => {
+    const name = functionNameOf(arn);
+    if (!functions.some((f) => f.name === name)) {
+      throw new TemplateReadError(`${where}: target ${arn} is not one of the stack's Node.js functions.`);
+    }
+    return name;
   };
 
   const rules: LocalRuleSpec[] = [];
@@ -387,14 +483,21 @@ export function readLocalStack(assemblyDir: string, options: ResolveOptions = {}
       maximumRetryAttempts: typeof retry.MaximumRetryAttempts === 'number' ? retry.MaximumRetryAttempts : 185,
     });
   }
+  return { rules, schedules };
+}
 
-  const documents: LocalDocumentSpec[] = byType('AWS::SSM::Document').map(([id, r]) => ({
+/** The stack's SSM documents, content resolved. */
+function documentsOf({ byType, ref, resolve }: TemplateReader): LocalDocumentSpec[] {
+  return byType('AWS::SSM::Document').map(([id, r]) => ({
     logicalId: id,
     name: ref(id),
     documentType: String(r.Properties?.DocumentType ?? 'Command'),
     content: resolve(r.Properties?.Content),
   }));
+}
 
+/** The one DynamoDB table as CreateTable input (on-demand, its keys and indexes) and its TTL attribute. */
+function tableOf({ templateFile, byType, resolve, ref }: TemplateReader): LocalStackSpec['table'] {
   const tables = byType('AWS::DynamoDB::Table');
   const [table] = tables;
   if (tables.length !== 1 || !table) {
@@ -410,8 +513,12 @@ export function readLocalStack(assemblyDir: string, options: ResolveOptions = {}
     ...(tp.GlobalSecondaryIndexes ? { GlobalSecondaryIndexes: tp.GlobalSecondaryIndexes } : {}),
     ...(tp.LocalSecondaryIndexes ? { LocalSecondaryIndexes: tp.LocalSecondaryIndexes } : {}),
   } as CreateTableCommandInput;
+  return { create, ...(ttl?.Enabled && ttl.AttributeName ? { ttlAttribute: ttl.AttributeName } : {}) };
+}
 
-  const bundles: LocalBundleSpec[] = byType('Custom::CDKBucketDeployment').flatMap(([id, r]) => {
+/** The playbook bundle: each `extract: false` bucket deployment's zip object, with the asset it comes from. */
+function bundlesOf({ region, byType, resolve, assetPath }: TemplateReader): LocalBundleSpec[] {
+  return byType('Custom::CDKBucketDeployment').flatMap(([id, r]) => {
     const p = resolve(r.Properties ?? {}) as Record<string, unknown>;
     const keys = (p.SourceObjectKeys ?? []) as string[];
     const bucket = String(p.DestinationBucketName ?? '');
@@ -429,36 +536,6 @@ export function readLocalStack(assemblyDir: string, options: ResolveOptions = {}
       };
     });
   });
-
-  return {
-    assemblyDir,
-    stackName,
-    templateFile,
-    template,
-    region,
-    account,
-    functions,
-    stateMachine,
-    rules,
-    schedules,
-    documents,
-    table: { create, ...(ttl?.Enabled && ttl.AttributeName ? { ttlAttribute: ttl.AttributeName } : {}) },
-    topics: byType('AWS::SNS::Topic').map(([id]) => ref(id)),
-    buckets: byType('AWS::S3::Bucket').map(([id]) => ref(id)),
-    bundles,
-    outputs: Object.entries(template.Outputs ?? {}).map(([key, output]) => ({
-      key,
-      value: String(resolve(output.Value)),
-      ...(output.Description ? { description: output.Description } : {}),
-    })),
-    managedPolicies: byType('AWS::IAM::ManagedPolicy').map(([id, r]) => ({
-      arn: ref(id),
-      document: resolve(r.Properties?.PolicyDocument) as PolicyDocument,
-    })),
-    queues: byType('AWS::SQS::Queue').map(([id]) => ref(id)),
-    topicPolicies: topicPoliciesOf(template, resolveOptions),
-    alarms: alarmsOf(template, resolveOptions),
-  };
 }
 
 /** The bytes of a bundle asset: the zip itself, or the directory zipped (what the deployment uploads). */
