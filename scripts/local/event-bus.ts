@@ -2,6 +2,8 @@
 // asynchronous delivery, and optional faults EventBridge is allowed to produce — at-least-once
 // delivery (duplicates with the same event id), no ordering guarantee, and (beyond EventBridge's
 // contract, to prove the sweep covers it) lost events. Faults use a seeded RNG so a run is reproducible.
+// EventBridge's side: "Event delivery from AWS services" (durable delivery is at least once, best effort may
+// lose an event, https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-service-event-delivery-level.html).
 
 import { matchesEventPattern } from './event-pattern.js';
 import { createRng, type Rng } from './rng.js';

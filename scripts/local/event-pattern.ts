@@ -3,7 +3,8 @@
 // Supported: exact values (string, number, boolean, null), nested objects, array "any of" (on both the
 // pattern side and the event side), prefix, suffix, equals-ignore-case, wildcard, anything-but (value,
 // list, prefix, suffix), exists, numeric ranges and $or. Not supported: cidr (throws, so a rule using it
-// is noticed rather than silently never matching).
+// is noticed rather than silently never matching). The operators as "Comparison operators for use in event
+// patterns in Amazon EventBridge" lists them (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-create-pattern-operators.html).
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 type JsonObject = { [key: string]: Json };

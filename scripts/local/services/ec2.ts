@@ -1,6 +1,7 @@
 // EC2 emulator (Query protocol, XML responses): DescribeInstances over the simulated fleet, with the
 // filters, pagination rules and error codes of the real API, in the reservationSet/instancesSet XML the
-// SDK's EC2 parser expects.
+// SDK's EC2 parser expects ("DescribeInstances", Amazon EC2 API Reference,
+// https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_DescribeInstances.html).
 import { type Fleet, INSTANCE_STATE_CODES, type SimInstance } from '../fleet.js';
 import {
   type AwsRequest,

@@ -2,7 +2,9 @@
 // run the registered ASL with sfn-runner.ts. Semantics kept from AWS: execution names are unique per
 // state machine (StartExecution with the same name and input as a RUNNING execution returns it again;
 // otherwise ExecutionAlreadyExists), task tokens answer InvalidToken / TaskTimedOut like the service, and
-// every execution's state transitions are counted for the benchmark.
+// every execution's state transitions are counted for the benchmark. Name reuse as "StartExecution" (AWS Step
+// Functions API Reference, https://docs.aws.amazon.com/step-functions/latest/apireference/API_StartExecution.html)
+// describes it: same name and input while open is a success; a different input, or a closed execution, fails.
 import { randomUUID } from 'node:crypto';
 import {
   type AwsRequest,
