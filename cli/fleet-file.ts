@@ -20,7 +20,7 @@ export class FleetFileError extends Error {
 export const LOCAL_INSTANCE_PROFILE = 'AutoProvisionerInstance';
 /** The usual mistake: AmazonSSMManagedInstanceCore only, so the agent registers but the bundle download is denied. */
 export const SSM_ONLY_INSTANCE_PROFILE = 'SsmCoreOnly';
-/** The instance profiles local mode defines (scripts/local/stack.ts gives them their policies). */
+/** The instance profiles local mode defines (scripts/local/stack/emulators.ts gives them their policies). */
 export const LOCAL_INSTANCE_PROFILES: readonly string[] = [LOCAL_INSTANCE_PROFILE, SSM_ONLY_INSTANCE_PROFILE];
 
 /** What an instance gets for an attribute neither its entry nor the file's defaults give. */

@@ -159,7 +159,7 @@ async function main(): Promise<number> {
 
   const report = buildReport({
     seed: options.seed,
-    // The local stack's defaults when not given (scripts/local/stack.ts).
+    // The local stack's defaults when not given (scripts/local/stack/options.ts).
     settings: {
       functionConcurrency: options.functionConcurrency ?? 2,
       agentConcurrency: options.agentConcurrency ?? 2,

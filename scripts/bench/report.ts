@@ -42,7 +42,7 @@ export interface BenchReport {
   readonly happyPathInstances: number;
   readonly seed: number;
   readonly simulatedAnsible: true;
-  /** Local stack settings of the runs (defaults of scripts/local/stack.ts unless given). */
+  /** Local stack settings of the runs (defaults of scripts/local/stack/options.ts unless given). */
   readonly settings: BenchSettings;
   readonly transitionsPerInstance: { readonly happyPath: number; readonly burst: number };
   readonly transitionsPerExecutionMax: { readonly happyPath: number; readonly burst: number };

@@ -29,7 +29,7 @@ export function functionNameOf(ref: string): string {
 export interface LambdaEmulatorOptions {
   /**
    * Runs an accepted Event invocation, as Lambda's asynchronous invocation does: retries on a function
-   * error, then a dead letter (stack.ts AsyncInvoker). Without it the invocation runs once and a failure is
+   * error, then a dead letter (stack/async-invoker.ts). Without it the invocation runs once and a failure is
    * kept in `asyncFailures`.
    */
   readonly invokeAsync?: (functionName: string, payload: unknown) => Promise<void>;

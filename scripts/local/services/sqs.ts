@@ -1,6 +1,7 @@
 // SQS emulator (JSON 1.0, the protocol SDK v3 uses): GetQueueAttributes for the stack's dead-letter
-// queues. Local mode keeps failed deliveries as dead letters (stack.ts deadLetters()); a queue's depth is
-// what its `depth` callback counts, so `autoprov doctor` reports them as it would in AWS.
+// queues. Local mode keeps failed deliveries as dead letters (stack/async-invoker.ts, the handle's
+// deadLetters()); a queue's depth is what its `depth` callback counts, so `autoprov doctor` reports them
+// as it would in AWS.
 import {
   type AwsRequest,
   type AwsResponse,
