@@ -129,6 +129,11 @@ export class EventBus {
     this.scheduleFlush();
   }
 
+  /** True while an event put is not yet delivered to its targets (what `drain` waits for). */
+  get busy(): boolean {
+    return this.pending.length > 0 || this.inFlight.size > 0 || this.flushScheduled;
+  }
+
   /** Resolves once every event put so far (and any they caused to be put) has been delivered. */
   async drain(): Promise<void> {
     while (this.pending.length > 0 || this.inFlight.size > 0 || this.flushScheduled) {

@@ -9,7 +9,6 @@ import { isTerminal } from '../../functions/core/status.js';
 import type { InstanceRecord } from '../../functions/shared/state-store-api.js';
 import type { BusEvent } from '../../scripts/local/event-bus.js';
 import type { InstanceSpec } from '../../scripts/local/fleet.js';
-import { TERMINAL_STATUSES } from '../../scripts/local/services/ssm.js';
 import { type LocalStack, startLocalStack } from '../../scripts/local/stack.js';
 import {
   APPLY_DOCUMENT,
@@ -24,7 +23,6 @@ import {
   optedIn,
   records,
   rulesFile,
-  sleep,
   stateDir,
 } from './support.js';
 
@@ -161,26 +159,11 @@ describe('scenario 4: an instance whose events are all lost', () => {
       lostExecutions: executionsOf(stack, LOST).length,
     };
     sweep = (await stack.sweepNow()) as Record<string, unknown>;
-    await timeOutWaitsForLostEvents();
-    await stack.waitForIdle({ timeoutMs: 120_000 });
+    // What the callback wait's TimeoutSeconds does in AWS, decided by the test instead of a scaled timer:
+    // once the lost instance's commands have ended and nothing else can happen (its status events will
+    // never come), its waiting task times out (waitForIdle's timeOutParkedTasks).
+    await stack.waitForIdle({ timeoutMs: 120_000, timeOutParkedTasks: true });
   }, 300_000);
-
-  /**
-   * What the callback wait's TimeoutSeconds does in AWS, decided by the test instead of a scaled timer:
-   * whenever every command sent to the lost instance has ended (its status event will never come), the
-   * task waiting for it times out. Runs until the lost instance's execution ends.
-   */
-  async function timeOutWaitsForLostEvents(): Promise<void> {
-    for (;;) {
-      const execution = executionsOf(stack, LOST)[0];
-      if (execution && execution.status !== 'RUNNING') return;
-      const sent = stack.commands().filter((c) => c.instanceId === LOST);
-      if (sent.length > 0 && sent.every((c) => TERMINAL_STATUSES.has(c.status))) {
-        stack.emulators.sfn.broker.expireWaiting((task) => task.executionArn.includes(`:${LOST}-g`));
-      }
-      await sleep(20);
-    }
-  }
 
   afterAll(async () => {
     await stack?.stop({ removeStateDir: true });
@@ -245,7 +228,8 @@ describe('scenario 6: 20% of SSM, Step Functions and DynamoDB calls throttled', 
    */
   async function settle(): Promise<void> {
     for (let round = 0; round < 8; round++) {
-      await stack.waitForIdle({ timeoutMs: 180_000 });
+      // A task whose callback can never come times out when nothing else can happen (see below).
+      await stack.waitForIdle({ timeoutMs: 180_000, timeOutParkedTasks: true });
       const all = await records(stack);
       const open = ids.map((id) => all.get(id)).filter((r) => !r || !isTerminal(r.status));
       if (open.length === 0) return;
@@ -270,8 +254,8 @@ describe('scenario 6: 20% of SSM, Step Functions and DynamoDB calls throttled', 
       throttle: { SSM: 0.2, SFN: 0.2, DynamoDB: 0.2 },
       // A status event can beat the throttled write of its command id and exhaust the callback's async
       // retries (seconds at this time scale, minutes on AWS): the workflow's designed recovery is the task
-      // timeout, then "Ask SSM for the result". Scaled so it happens within the test (2,100 s → 42 s).
-      taskTimeoutScale: 0.02,
+      // timeout, then "Ask SSM for the result". The test times such a task out as soon as nothing else
+      // can complete it (waitForIdle's timeOutParkedTasks), instead of a scaled 2,100 s timer.
       fleet: { instances: fleet },
     });
     await settle();

@@ -109,8 +109,13 @@ export interface LocalStack {
   cliEnv(): Record<string, string>;
   /** Live changes of instance records; returns an unsubscribe function. */
   onChange(listener: (change: InstanceChange) => void): () => void;
-  /** Resolves when nothing runs: no execution, no event, command, async invoke or sweep in flight, scenario done. */
-  waitForIdle(options?: { timeoutMs?: number; includeScenario?: boolean }): Promise<void>;
+  /**
+   * Resolves when nothing runs: no execution, no event, command, async invoke or sweep in flight, scenario done.
+   * `timeOutParkedTasks`: when the only thing left is executions parked on task tokens that nothing can
+   * complete any more (see `timeOutStrandedTasks`), those tasks time out now, as their TimeoutSeconds would
+   * in AWS: the test decides when, instead of waiting out a scaled timer.
+   */
+  waitForIdle(options?: WaitForIdleOptions): Promise<void>;
   /** Invokes the sweep now (synchronously) and returns its summary. */
   sweepNow(): Promise<unknown>;
   /**
@@ -122,6 +127,12 @@ export interface LocalStack {
   clockNow(): number;
   /** Shuts everything down: executions, commands (ansible), functions, servers, DynamoDB Local. */
   stop(options?: { removeStateDir?: boolean }): Promise<void>;
+}
+
+export interface WaitForIdleOptions {
+  readonly timeoutMs?: number;
+  readonly includeScenario?: boolean;
+  readonly timeOutParkedTasks?: boolean;
 }
 
 /** The running parts the handle reads, as the composition started them. */
@@ -278,7 +289,7 @@ function busy({ emulators, fns, scenarioDone }: HandleParts, includeScenario: bo
 /** Resolves when nothing runs (see LocalStack.waitForIdle); fails with the reasons after the timeout. */
 async function waitForIdle(
   parts: HandleParts,
-  { timeoutMs = 120_000, includeScenario = true }: { timeoutMs?: number; includeScenario?: boolean } = {},
+  { timeoutMs = 120_000, includeScenario = true, timeOutParkedTasks = false }: WaitForIdleOptions = {},
 ): Promise<void> {
   const { sfn, agent, bus } = parts.emulators;
   const { lambda } = parts.fns;
@@ -299,7 +310,7 @@ async function waitForIdle(
   };
   for (;;) {
     const before = activity(parts);
-    await bounded(sfn.drain());
+    await bounded(timeOutParkedTasks ? untilExecutionsEndOrStrandedTimedOut(parts) : sfn.drain());
     await bounded(agent.idle());
     await bounded(lambda.drain());
     await bounded(bus.drain());
@@ -314,4 +325,47 @@ async function waitForIdle(
     }
     if (reasons.length > 0) await sleep(100);
   }
+}
+
+/**
+ * Waits for the running executions to end; meanwhile, once every one of them is parked on a task token
+ * that nothing can complete any more, times those tasks out (timeOutStrandedTasks) and returns.
+ */
+async function untilExecutionsEndOrStrandedTimedOut(parts: HandleParts): Promise<void> {
+  let ended = false;
+  const executions = parts.emulators.sfn.drain().finally(() => {
+    ended = true;
+  });
+  const watch = async () => {
+    let last = activity(parts);
+    while (!ended) {
+      await sleep(50);
+      const now = activity(parts);
+      if (now === last && timeOutStrandedTasks(parts) > 0) return;
+      last = now;
+    }
+  };
+  await Promise.race([executions, watch()]);
+  ended = true;
+}
+
+/**
+ * Times out the task tokens nothing can complete any more, and returns how many. That is when every
+ * running execution is parked on a token (a callback task), and no command runs, no event waits for
+ * delivery and no asynchronous invocation (or its retry) is in flight: no status event, callback or
+ * SendTask* call can come, so in AWS only the task's TimeoutSeconds moves the execution on. The caller
+ * also saw no activity since its last look.
+ */
+function timeOutStrandedTasks(parts: HandleParts): number {
+  const { sfn, ssm, bus } = parts.emulators;
+  const running = sfn.listExecutionRecords().filter((e) => e.status === 'RUNNING');
+  if (running.length === 0) return 0;
+  const parked = new Set(sfn.broker.waiting().map((task) => task.executionArn));
+  if (!running.every((e) => parked.has(e.executionArn))) return 0;
+  const commandsRunning = ssm
+    .listCommands()
+    .some((c) => [...c.invocations.values()].some((i) => !TERMINAL_STATUSES.has(i.status)));
+  if (commandsRunning || bus.busy || parts.fns.asyncRuns.inFlight > 0) return 0;
+  const arns = new Set(running.map((e) => e.executionArn));
+  return sfn.broker.expireWaiting((task) => arns.has(task.executionArn));
 }

@@ -40,12 +40,6 @@ export interface LocalStackOptions {
    * @default the time the state reads × timeScale (a backoff of 60 s then 120 s waits 0.6 s then 1.2 s at 0.01)
    */
   readonly dynamicWaitMs?: number;
-  /**
-   * Multiplies the timeouts of the callback (`.waitForTaskToken`) tasks, so a lost status event is noticed
-   * quickly in a fault-injection run. Keep 1 with real Ansible: a queued command may legitimately wait.
-   * @default 1
-   */
-  readonly taskTimeoutScale?: number;
   /** Fraction of SSM and SFN calls answered with the service's throttling error, or a per-key config. */
   readonly throttle?: number | ThrottleConfig;
   /** EventBridge faults: duplicates, shuffling, drops, delays. */
