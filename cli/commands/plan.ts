@@ -8,8 +8,10 @@ import { DescribeInstancesCommand, type EC2Client, type Instance } from '@aws-sd
 import { isOptedIn } from '../../functions/core/eligibility.js';
 import { ec2Tags } from '../../functions/core/facts.js';
 import { explainMatch, matchRules, type RuleExplanation } from '../../functions/core/matcher.js';
+import { describeAdjustment, playbookVars } from '../../functions/core/playbook-vars.js';
 import { LIVE_EC2_STATES, type Observation, observeSources } from '../../functions/core/reconcile.js';
 import { RulesValidationError } from '../../functions/core/rules.js';
+import type { VarAdjustment } from '../../functions/core/ssm-parameters.js';
 import type { Ec2InstanceShape, PlannedPlaybook, RulesBundle, Status } from '../../functions/core/types.js';
 import type { FleetEntry } from '../../functions/shared/state-store-api.js';
 import { CliError, EXIT, flag, stringOption, UsageError } from '../args.js';
@@ -34,6 +36,13 @@ export interface HostPlan {
   readonly playbooks: readonly PlannedPlaybook[];
   readonly rules: readonly RuleExplanation[];
   readonly fingerprint: string;
+  /**
+   * The host's vars as its playbooks get them (each the text `{{ var }}` gives; an encoded var is shown
+   * decoded), with autoprov_instance_id and autoprov_host_label; each playbook's extraVars come on top.
+   */
+  readonly vars: Readonly<Record<string, string>>;
+  /** What a run would record as VARS_ADJUSTED (colliding tags, encoded or dropped vars), in any of its playbooks. */
+  readonly varsAdjusted: readonly VarAdjustment[];
   /** The state record, when the table was consulted and has one. */
   readonly record?: {
     readonly status: Status;
@@ -120,6 +129,12 @@ export function planHosts(
     const entry = known?.get(facts.instanceId);
     // The match λ's own function: the same playbooks, order and settings a run would get.
     const { playbooks } = matchRules(bundle.config, facts);
+    const { vars, adjustments } = playbookVars(facts);
+    // Per playbook as the run builds it (its extraVars may replace a host var), each var once.
+    const adjusted = new Map<string, VarAdjustment>();
+    for (const playbook of playbooks)
+      for (const a of playbookVars(facts, playbook.extraVars).adjustments)
+        if (!adjusted.has(a.key)) adjusted.set(a.key, a);
     return {
       instanceId: facts.instanceId,
       ...(facts.name === undefined ? {} : { name: facts.name }),
@@ -127,6 +142,8 @@ export function planHosts(
       playbooks,
       rules,
       fingerprint: observation.fingerprint,
+      vars,
+      varsAdjusted: playbooks.length > 0 ? [...adjusted.values()] : adjustments,
       ...(entry
         ? {
             record: {
@@ -214,7 +231,7 @@ async function readRecords(
   }
 }
 
-function printHost(out: Output, host: HostPlan, stateRead: boolean): void {
+function printHost(out: Output, host: HostPlan, stateRead: boolean, showVars: boolean): void {
   const { paint } = out;
   const state = host.record
     ? `${paintStatus(host.record.status, paint)} g${host.record.generation}${host.changed ? `, ${paint.yellow('changed since last success')}` : ''}`
@@ -237,16 +254,23 @@ function printHost(out: Output, host: HostPlan, stateRead: boolean): void {
       ? `  → ${host.playbooks.map(describePlaybook).join(', ')}`
       : `  → ${paint.yellow('no playbooks: would be recorded SKIPPED')}`,
   );
+  for (const adjustment of host.varsAdjusted)
+    out.print(`  ${paint.yellow('!')} var ${adjustment.key}: ${describeAdjustment(adjustment)}`);
+  if (!showVars) return;
+  out.print('  vars (as {{ var }} gives them in the playbook):');
+  for (const [key, value] of Object.entries(host.vars)) out.print(`    ${key}=${value}`);
 }
 
 export const planCommand: Command = {
   name: 'plan',
   usage:
-    'autoprov plan [--fleet fleet.yaml | --from-ec2] [--rules playbooks/rules.yaml] [--offline] [--json]',
+    'autoprov plan [--fleet fleet.yaml | --from-ec2] [--rules playbooks/rules.yaml] [--offline] [--vars] [--json]',
   description: `Matches every opted-in host against the rules and shows the playbooks it would get, with the
 reason each rule did or did not match. Hosts come from EC2 (default: DescribeInstances with the
 opt-in tag) or from a local-mode fleet file (--fleet), plus the static inventories. When the state
-table is reachable, hosts whose last success applied other rules or playbooks are flagged "changed".`,
+table is reachable, hosts whose last success applied other rules or playbooks are flagged "changed".
+Vars that cannot be sent as written (colliding tag keys, values sent base64-encoded or dropped) are
+listed under each host, as a run would record them (VARS_ADJUSTED); --vars lists every var sent.`,
   options: {
     ...RULES_OPTION,
     fleet: {
@@ -256,6 +280,10 @@ table is reachable, hosts whose last success applied other rules or playbooks ar
     },
     'from-ec2': { type: 'boolean', description: 'read instances from EC2 DescribeInstances (the default)' },
     offline: { type: 'boolean', description: 'do not read the state table (no "changed" flags)' },
+    vars: {
+      type: 'boolean',
+      description: "also list every var each host's playbooks get, as {{ var }} gives it",
+    },
   },
   examples: ['autoprov plan', 'autoprov plan --fleet fleet.yaml --offline', 'autoprov plan --json'],
   async run(context) {
@@ -301,7 +329,7 @@ table is reachable, hosts whose last success applied other rules or playbooks ar
     }
     for (const host of hosts) {
       out.print();
-      printHost(out, host, known !== undefined);
+      printHost(out, host, known !== undefined, flag(args, 'vars'));
     }
     return EXIT.ok;
   },
