@@ -32,6 +32,7 @@ describe('INI inventory examples (issue 13), as ansible-inventory reads them', (
 
   it(`quoted value: [g:vars] mysecret="'03#pa33w0rd'" is '03#pa33w0rd' (single quotes kept)`, () => {
     // ansible-inventory: "mysecret": "'03#pa33w0rd'" (no shlex in :vars; literal_eval removes the double quotes)
+    // (A guard: the parser before issue 13 already agreed here; the host-line form above is the one it got wrong.)
     const vars = varsOf(`[web]\n${A}\n\n[web:vars]\nmysecret="'03#pa33w0rd'"\n`, 'ex.ini', A);
     expect(vars.mysecret).toBe("'03#pa33w0rd'");
   });
@@ -70,12 +71,12 @@ describe('INI inventory examples (issue 13), as ansible-inventory reads them', (
   });
 
   it('host-line value "a\\tb" is a\\tb (backslash kept: shlex keeps it inside double quotes, literal_eval fails)', () => {
-    // ansible-inventory: "tab": "a\\tb"
+    // ansible-inventory: "tab": "a\\tb" (a guard: the parser before issue 13 agreed; the '"a\tb"' form below it did not)
     expect(varsOf(`${B} tab="a\\tb"\n`, 'ex.ini', B).tab).toBe('a\\tb');
   });
 
   it('host-line value a\\tb (unquoted) is atb: shlex drops the backslash', () => {
-    // ansible-inventory: "u": "atb"
+    // ansible-inventory: "u": "atb" (a guard: the parser before issue 13 agreed)
     expect(varsOf(`${B} u=a\\tb\n`, 'ex.ini', B).u).toBe('atb');
   });
 
