@@ -239,6 +239,25 @@ describe('plan and validate show colliding tags (the VARS_ADJUSTED entries a run
     expect(host?.vars).not.toHaveProperty('tag_cost_center');
     const block = text.stdout.split('\n\n').find((part) => part.startsWith(TAGGED));
     expect(block?.split('\n')).toContain(`  ! var tag_cost_center: never sent to playbooks: ${reason}`);
+
+    // --vars lists each var as the playbook gets it: the commented INI value is 8080.
+    const withVars = await runInProcess([
+      'plan',
+      '--rules',
+      rules,
+      '--fleet',
+      fleetFile,
+      '--offline',
+      '--vars',
+    ]);
+    const ini = withVars.stdout.split('\n\n').find((part) => part.startsWith(INI_HOST));
+    expect(ini?.split('\n')).toEqual(
+      expect.arrayContaining([
+        '  vars (as {{ var }} gives them in the playbook):',
+        '    http_port=8080',
+        '    sci=1000.0',
+      ]),
+    );
   });
 
   it('validate --fleet warns about tag_cost_center for the instance, and about the inventory vars sent encoded or dropped', async () => {
