@@ -14,7 +14,7 @@ import { displayPath, loadLocalBundle, RULES_OPTION, rulesPathFrom } from '../bu
 import type { Command, CommandContext } from '../context.js';
 import { FleetFileError } from '../fleet-file.js';
 import { type CheckLine, formatCheck } from '../output.js';
-import { type HostPlan, instancesFromFleetFile, planHosts } from './plan.js';
+import { type HostPlan, instancesFromFleetFile, planHosts } from '../plan-hosts.js';
 
 export interface SyntaxCheckResult {
   readonly playbook: string;
