@@ -7,79 +7,22 @@ import { resolve } from 'node:path';
 import { DescribeInstancesCommand, type EC2Client, type Instance } from '@aws-sdk/client-ec2';
 import { isOptedIn } from '../../functions/core/eligibility.js';
 import { ec2Tags } from '../../functions/core/facts.js';
-import { explainMatch, matchRules, type RuleExplanation } from '../../functions/core/matcher.js';
-import { LIVE_EC2_STATES, type Observation, observeSources } from '../../functions/core/reconcile.js';
+import { describeAdjustment } from '../../functions/core/playbook-vars.js';
+import { LIVE_EC2_STATES, observeSources } from '../../functions/core/reconcile.js';
 import { RulesValidationError } from '../../functions/core/rules.js';
-import type { Ec2InstanceShape, PlannedPlaybook, RulesBundle, Status } from '../../functions/core/types.js';
+import type { Ec2InstanceShape, PlannedPlaybook, RulesBundle } from '../../functions/core/types.js';
 import type { FleetEntry } from '../../functions/shared/state-store-api.js';
 import { CliError, EXIT, flag, stringOption, UsageError } from '../args.js';
 import { describeAwsError } from '../aws.js';
 import { displayPath, loadLocalBundle, RULES_OPTION, rulesPathFrom } from '../bundle.js';
 import type { Command, CommandContext } from '../context.js';
-import {
-  expandInstances,
-  FleetFileError,
-  INSTANCE_DEFAULTS,
-  parseFleetFile,
-  privateIpFor,
-} from '../fleet-file.js';
+import { FleetFileError } from '../fleet-file.js';
 import { formatTable, type Output, paintStatus } from '../output.js';
+import { type HostPlan, instancesFromFleetFile, planHosts } from '../plan-hosts.js';
 import { resolveStack } from '../stack.js';
 import { openStore } from '../store.js';
 
-export interface HostPlan {
-  readonly instanceId: string;
-  readonly name?: string;
-  readonly source: 'ec2' | 'inventory';
-  readonly playbooks: readonly PlannedPlaybook[];
-  readonly rules: readonly RuleExplanation[];
-  readonly fingerprint: string;
-  /** The state record, when the table was consulted and has one. */
-  readonly record?: {
-    readonly status: Status;
-    readonly generation: number;
-    readonly lastSuccessFingerprint?: string;
-  };
-  /** The record's last success applied a different fingerprint: rules or playbooks changed since. */
-  readonly changed: boolean;
-}
-
-/**
- * The fleet file's initial instances as DescribeInstances would describe them in local mode: the same
- * parser, ids, defaults and IP allocation (cli/fleet-file.ts) as `npm start`. A demo file is a fleet file.
- * Hybrid nodes (mi-…) are not EC2 instances: the inventories cover them.
- */
-export function instancesFromFleetFile(
-  text: string,
-  source: string,
-  region = process.env.AWS_REGION ?? 'us-east-1',
-): Ec2InstanceShape[] {
-  const file = parseFleetFile(text, source);
-  const shapes: Ec2InstanceShape[] = [];
-  let launched = 0;
-  for (const { spec, launchNow } of expandInstances(file)) {
-    if (!launchNow) continue;
-    const privateIp = spec.privateIp ?? privateIpFor(launched);
-    if (spec.privateIp === undefined) launched++;
-    if (spec.instanceId.startsWith('mi-')) continue;
-    const platform = spec.platform ?? INSTANCE_DEFAULTS.platform;
-    const tags = { ...spec.tags, ...(spec.name !== undefined ? { Name: spec.name } : {}) };
-    shapes.push({
-      InstanceId: spec.instanceId,
-      InstanceType: spec.instanceType ?? INSTANCE_DEFAULTS.instanceType,
-      ImageId: spec.imageId ?? INSTANCE_DEFAULTS.imageId,
-      VpcId: spec.vpcId ?? INSTANCE_DEFAULTS.vpcId,
-      PrivateIpAddress: privateIp,
-      ...(platform === 'windows'
-        ? { Platform: 'windows', PlatformDetails: 'Windows' }
-        : { PlatformDetails: 'Linux/UNIX' }),
-      Placement: { AvailabilityZone: spec.az ?? `${region}a` },
-      State: { Name: 'running' },
-      Tags: Object.entries(tags).map(([Key, Value]) => ({ Key, Value })),
-    });
-  }
-  return shapes;
-}
+export { type HostPlan, instancesFromFleetFile, planHosts };
 
 /** Every opted-in EC2 instance in a live state (the sweep's query), page by page. */
 export async function instancesFromEc2(
@@ -106,43 +49,6 @@ export async function instancesFromEc2(
     NextToken = page.NextToken;
   } while (NextToken);
   return instances;
-}
-
-/** Plans for the observed hosts; `known` (the fleet index) adds each record's status and the changed flag. */
-export function planHosts(
-  bundle: RulesBundle,
-  observations: readonly Observation[],
-  known: ReadonlyMap<string, FleetEntry> | undefined,
-): HostPlan[] {
-  return observations.map((observation) => {
-    const { facts } = observation;
-    const rules = explainMatch(bundle.config, facts);
-    const entry = known?.get(facts.instanceId);
-    // The match λ's own function: the same playbooks, order and settings a run would get.
-    const { playbooks } = matchRules(bundle.config, facts);
-    return {
-      instanceId: facts.instanceId,
-      ...(facts.name === undefined ? {} : { name: facts.name }),
-      source: facts.source,
-      playbooks,
-      rules,
-      fingerprint: observation.fingerprint,
-      ...(entry
-        ? {
-            record: {
-              status: entry.status,
-              generation: entry.generation,
-              ...(entry.lastSuccessFingerprint
-                ? { lastSuccessFingerprint: entry.lastSuccessFingerprint }
-                : {}),
-            },
-          }
-        : {}),
-      changed:
-        entry?.lastSuccessFingerprint !== undefined &&
-        entry.lastSuccessFingerprint !== observation.fingerprint,
-    };
-  });
 }
 
 function describePlaybook(playbook: PlannedPlaybook): string {
@@ -214,7 +120,7 @@ async function readRecords(
   }
 }
 
-function printHost(out: Output, host: HostPlan, stateRead: boolean): void {
+function printHost(out: Output, host: HostPlan, stateRead: boolean, showVars: boolean): void {
   const { paint } = out;
   const state = host.record
     ? `${paintStatus(host.record.status, paint)} g${host.record.generation}${host.changed ? `, ${paint.yellow('changed since last success')}` : ''}`
@@ -237,16 +143,23 @@ function printHost(out: Output, host: HostPlan, stateRead: boolean): void {
       ? `  → ${host.playbooks.map(describePlaybook).join(', ')}`
       : `  → ${paint.yellow('no playbooks: would be recorded SKIPPED')}`,
   );
+  for (const adjustment of host.varsAdjusted)
+    out.print(`  ${paint.yellow('!')} var ${adjustment.key}: ${describeAdjustment(adjustment)}`);
+  if (!showVars) return;
+  out.print('  vars (as {{ var }} gives them in the playbook):');
+  for (const [key, value] of Object.entries(host.vars)) out.print(`    ${key}=${value}`);
 }
 
 export const planCommand: Command = {
   name: 'plan',
   usage:
-    'autoprov plan [--fleet fleet.yaml | --from-ec2] [--rules playbooks/rules.yaml] [--offline] [--json]',
+    'autoprov plan [--fleet fleet.yaml | --from-ec2] [--rules playbooks/rules.yaml] [--offline] [--vars] [--json]',
   description: `Matches every opted-in host against the rules and shows the playbooks it would get, with the
 reason each rule did or did not match. Hosts come from EC2 (default: DescribeInstances with the
 opt-in tag) or from a local-mode fleet file (--fleet), plus the static inventories. When the state
-table is reachable, hosts whose last success applied other rules or playbooks are flagged "changed".`,
+table is reachable, hosts whose last success applied other rules or playbooks are flagged "changed".
+Vars that cannot be sent as written (colliding tag keys, values sent base64-encoded or dropped) are
+listed under each host, as a run would record them (VARS_ADJUSTED); --vars lists every var sent.`,
   options: {
     ...RULES_OPTION,
     fleet: {
@@ -256,6 +169,10 @@ table is reachable, hosts whose last success applied other rules or playbooks ar
     },
     'from-ec2': { type: 'boolean', description: 'read instances from EC2 DescribeInstances (the default)' },
     offline: { type: 'boolean', description: 'do not read the state table (no "changed" flags)' },
+    vars: {
+      type: 'boolean',
+      description: "also list every var each host's playbooks get, as {{ var }} gives it",
+    },
   },
   examples: ['autoprov plan', 'autoprov plan --fleet fleet.yaml --offline', 'autoprov plan --json'],
   async run(context) {
@@ -301,7 +218,7 @@ table is reachable, hosts whose last success applied other rules or playbooks ar
     }
     for (const host of hosts) {
       out.print();
-      printHost(out, host, known !== undefined);
+      printHost(out, host, known !== undefined, flag(args, 'vars'));
     }
     return EXIT.ok;
   },

@@ -3,15 +3,18 @@
 // installed — and a clear statement when it is not, so a green result never hides a skipped check.
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import { describeAdjustment, fixFor } from '../../functions/core/playbook-vars.js';
+import { observeSources } from '../../functions/core/reconcile.js';
 import { type RulesIssue, RulesValidationError } from '../../functions/core/rules.js';
 import { lintRules } from '../../functions/core/rules-lint.js';
-import { encodeExtraVariables, whyReserved } from '../../functions/core/ssm-parameters.js';
-import type { RulesBundle } from '../../functions/core/types.js';
-import { EXIT } from '../args.js';
+import type { Ec2InstanceShape, RulesBundle } from '../../functions/core/types.js';
+import { CliError, EXIT, stringOption } from '../args.js';
 import { displayPath, loadLocalBundle, RULES_OPTION, rulesPathFrom } from '../bundle.js';
 import type { Command, CommandContext } from '../context.js';
+import { FleetFileError } from '../fleet-file.js';
 import { type CheckLine, formatCheck } from '../output.js';
+import { type HostPlan, instancesFromFleetFile, planHosts } from '../plan-hosts.js';
 
 export interface SyntaxCheckResult {
   readonly playbook: string;
@@ -86,29 +89,54 @@ export function referencedPlaybooks(bundle: RulesBundle): string[] {
   return [...new Set(bundle.config.rules.flatMap((rule) => rule.playbooks.map((playbook) => playbook.file)))];
 }
 
-/** Inventory vars that cannot reach a playbook as written (they are sent encoded, or dropped). */
-export function inventoryVarWarnings(bundle: RulesBundle): CheckLine[] {
+/**
+ * Vars that cannot reach a playbook as written, as a run would record them (VARS_ADJUSTED): for every
+ * inventory host and, when given, the opted-in instances of a fleet file (their colliding tag keys too).
+ */
+export function inventoryVarWarnings(
+  bundle: RulesBundle,
+  instances: readonly Ec2InstanceShape[] = [],
+): CheckLine[] {
+  const inventoryOf = new Map(bundle.inventoryHosts.map((host) => [host.instanceId, host.inventory]));
   const warnings: CheckLine[] = [];
-  for (const host of bundle.inventoryHosts) {
-    const { adjustments } = encodeExtraVariables(new Map(Object.entries(host.vars)));
-    for (const adjustment of adjustments) {
+  for (const host of validatedHosts(bundle, instances)) {
+    const where =
+      host.source === 'inventory'
+        ? `${inventoryOf.get(host.instanceId)}: host ${host.name}`
+        : `instance ${host.instanceId}${host.name === undefined ? '' : ` (${host.name})`}`;
+    for (const adjustment of host.varsAdjusted) {
       warnings.push({
         status: 'warn',
-        title: `${host.inventory}: host ${host.name}: var ${adjustment.key}`,
-        detail:
-          adjustment.action === 'encoded'
-            ? `sent as ${adjustment.sentAs} (base64): ${adjustment.reason}`
-            : `never sent to playbooks: ${adjustment.reason}`,
-        fix:
-          adjustment.action === 'encoded'
-            ? `read it in the playbook with "{{ ${adjustment.sentAs} | b64decode }}", or use only letters, digits and _ . , / @ % + = -`
-            : whyReserved(adjustment.key) !== undefined
-              ? 'nothing to do if it only served SSH/connection settings; otherwise give the value another name'
-              : 'rename the var or shorten/simplify its value',
+        title: `${where}: var ${adjustment.key}`,
+        detail: describeAdjustment(adjustment),
+        fix: fixFor(adjustment),
       });
     }
   }
   return warnings;
+}
+
+/** Every inventory host, and the opted-in instances given, planned as `autoprov plan` plans them. */
+function validatedHosts(bundle: RulesBundle, instances: readonly Ec2InstanceShape[]): HostPlan[] {
+  return planHosts(bundle, observeSources(instances, bundle).observations, undefined);
+}
+
+/** The instances of `--fleet <file>`, as `autoprov plan --fleet` reads them. */
+function fleetInstances(context: CommandContext): Ec2InstanceShape[] {
+  const fleetFile = stringOption(context.args, 'fleet');
+  if (fleetFile === undefined) return [];
+  let text: string;
+  try {
+    text = readFileSync(resolve(context.cwd, fleetFile), 'utf8');
+  } catch (error) {
+    throw new CliError(`cannot read fleet file ${fleetFile}: ${(error as Error).message}`);
+  }
+  try {
+    return instancesFromFleetFile(text, fleetFile);
+  } catch (error) {
+    if (error instanceof FleetFileError) throw new CliError(error.message);
+    throw error;
+  }
 }
 
 /**
@@ -166,16 +194,26 @@ async function runSyntaxChecks(
 
 export const validateCommand: Command = {
   name: 'validate',
-  usage: 'autoprov validate [--rules playbooks/rules.yaml] [--json]',
+  usage: 'autoprov validate [--rules playbooks/rules.yaml] [--fleet fleet.yaml] [--json]',
   description: `Validates the rules file like \`cdk synth\` does: schema, referenced playbooks and inventories
 exist and parse, extra vars can be sent safely. Then runs \`ansible-playbook --syntax-check\` on every
 referenced playbook when ansible-playbook is installed (and says so clearly when it is not).
-Exit code 1 when anything is wrong.`,
-  options: { ...RULES_OPTION },
+Vars that cannot be sent as written (encoded, dropped, colliding tag keys) are listed as warnings, for
+the inventories' hosts and, with --fleet, the instances of a fleet file; --json lists every host's vars
+as its playbooks get them. Exit code 1 when anything is wrong.`,
+  options: {
+    ...RULES_OPTION,
+    fleet: {
+      type: 'string',
+      value: '<file>',
+      description: 'also check the vars of the instances of a local-mode fleet file (YAML/JSON)',
+    },
+  },
   examples: ['autoprov validate', 'autoprov validate --rules ../other/playbooks/rules.yaml --json'],
   async run(context) {
     const { out } = context;
     const rulesPath = rulesPathFrom(context.args, context.cwd);
+    const instances = fleetInstances(context);
     const shown = displayPath(context.cwd, rulesPath);
     let bundle: RulesBundle;
     try {
@@ -196,7 +234,10 @@ Exit code 1 when anything is wrong.`,
 
     const playbooksDir = dirname(rulesPath);
     const playbooks = referencedPlaybooks(bundle);
-    const warnings = [...ruleWarnings(bundle, context.cwd, rulesPath), ...inventoryVarWarnings(bundle)];
+    const warnings = [
+      ...ruleWarnings(bundle, context.cwd, rulesPath),
+      ...inventoryVarWarnings(bundle, instances),
+    ];
     const syntax = await runSyntaxChecks(context, playbooksDir, playbooks);
     out.clearProgress();
     const syntaxFailed = syntax.ran && syntax.results.some((result) => !result.ok);
@@ -214,6 +255,12 @@ Exit code 1 when anything is wrong.`,
           bundleHash: bundle.bundleHash,
         },
         warnings: warnings.map(({ title, detail }) => `${title}: ${detail}`),
+        hosts: validatedHosts(bundle, instances).map(({ instanceId, name, source, vars }) => ({
+          instanceId,
+          ...(name === undefined ? {} : { name }),
+          source,
+          vars,
+        })),
         syntaxCheck: syntax,
       });
       return syntaxFailed ? EXIT.findings : EXIT.ok;

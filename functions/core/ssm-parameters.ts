@@ -229,6 +229,22 @@ export function identityVars(identity: ApplyPlaybooksInput['identity']): Record<
   return { autoprov_instance_id: identity.instanceId, autoprov_host_label: label };
 }
 
+/**
+ * Every var one playbook run is given, before encoding: the host's vars, the playbook's extraVars over
+ * them, the identity last. A Map, not an object: keys come from tags and inventories and may be
+ * `__proto__` and the like.
+ */
+export function mergeExtraVars(
+  hostVars: Readonly<Record<string, string>>,
+  extraVars: Readonly<Record<string, string>>,
+  identity: ApplyPlaybooksInput['identity'],
+): Map<string, string> {
+  const vars = new Map<string, string>(Object.entries(hostVars));
+  for (const [key, value] of Object.entries(extraVars)) vars.set(key, value);
+  for (const [key, value] of Object.entries(identityVars(identity))) vars.set(key, value);
+  return vars;
+}
+
 /** SendCommand parameters for one playbook run, and every extra var adjustment made on the way. */
 export function buildApplyPlaybooksParameters(input: ApplyPlaybooksInput): ApplyPlaybooksParameters {
   const verbose = input.verbose ?? '-v';
@@ -237,10 +253,7 @@ export function buildApplyPlaybooksParameters(input: ApplyPlaybooksInput): Apply
   if (!VERBOSITIES.includes(verbose)) {
     throw new InvalidSsmParameterError('Verbose', `"${verbose}" must be one of ${VERBOSITIES.join(', ')}.`);
   }
-  // A Map, not an object: keys come from tags and inventories and may be `__proto__` and the like.
-  const vars = new Map<string, string>(Object.entries(input.hostVars));
-  for (const [key, value] of Object.entries(input.playbook.extraVars)) vars.set(key, value);
-  for (const [key, value] of Object.entries(identityVars(input.identity))) vars.set(key, value);
+  const vars = mergeExtraVars(input.hostVars, input.playbook.extraVars, input.identity);
   const { text, adjustments } = encodeExtraVariables(vars);
   return {
     parameters: {
