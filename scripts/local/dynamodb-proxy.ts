@@ -3,6 +3,8 @@
 // the other services' calls (the benchmark's API budgets), can be throttled with DynamoDB's own error, and
 // every successful write reports the partition keys it touched (local mode's live progress reads the record
 // then). The harness's own reads go to DynamoDB Local directly and are never counted.
+// Throttled and internal errors use the error types DynamoDB documents, with HTTP 400 and 500
+// (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Programming.Errors.html).
 import {
   Agent,
   createServer,

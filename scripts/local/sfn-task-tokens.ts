@@ -1,6 +1,8 @@
 // Task tokens for the local Step Functions runner: the broker that mints `$$.Task.Token` values and routes
 // SendTaskSuccess / SendTaskFailure / SendTaskHeartbeat to the Task waiting on them, with AWS's token errors;
 // and TaskError, the error a Task state fails with (its name is what Retry/Catch match).
+// Token errors as in the API reference
+// (https://docs.aws.amazon.com/step-functions/latest/apireference/API_SendTaskSuccess.html).
 import { randomBytes } from 'node:crypto';
 
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };

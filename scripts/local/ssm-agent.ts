@@ -8,7 +8,8 @@
 // in for the instance's filesystem root, so playbooks write under "{{ autoprov_root }}/…".
 // It reports status like SSM (InProgress, then Success / Failed / TimedOut / Cancelled), writes the full
 // output to a per-command log file (the "CloudWatch log"), optionally to S3, and emits the
-// "EC2 Command (Invocation) Status-change Notification" events.
+// "EC2 Command (Invocation) Status-change Notification" events. Statuses as in "Understanding command
+// statuses" (https://docs.aws.amazon.com/systems-manager/latest/userguide/monitor-commands.html).
 // The documents' local implementations are in ssm-agent-documents.ts and the host's Ansible lookup in
 // local-ansible.ts; this module re-exports their public API.
 import { type ChildProcess, spawn } from 'node:child_process';

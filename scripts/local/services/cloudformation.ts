@@ -1,6 +1,8 @@
 // CloudFormation emulator (Query protocol, XML): DescribeStacks for the one stack of the assembly, with its
 // Outputs resolved the way the rest of local mode resolves the template — so `autoprov --stack <name>`
 // finds the table, state machine, queue and policy exactly as it does against a deployed stack.
+// A stack that does not exist is a ValidationError, as the API reference says
+// (https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_DescribeStacks.html).
 import {
   type AwsRequest,
   type AwsResponse,

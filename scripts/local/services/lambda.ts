@@ -2,7 +2,8 @@
 // invoke the notifier asynchronously. Delegates to a FunctionInvoker (function-host.ts): RequestResponse
 // returns the payload (X-Amz-Function-Error: Unhandled on a function error, like Lambda); Event answers
 // 202 at once and runs in the background (with Lambda's async retries when `invokeAsync` is given);
-// DryRun only checks the function exists.
+// DryRun only checks the function exists. Status codes and headers as in the API reference
+// (https://docs.aws.amazon.com/lambda/latest/api/API_Invoke.html): 200, 202 for Event, 204 for DryRun.
 import { type AwsRequest, type AwsResponse, type ServiceEmulator, ServiceError } from '../protocol.js';
 
 export interface InvokeOutcome {

@@ -1,5 +1,6 @@
 // Secrets Manager emulator (JSON 1.1): GetSecretValue for the notifier's Slack/Telegram secrets, which
-// local mode seeds with `put`. Unknown secrets fail with ResourceNotFoundException, as in AWS.
+// local mode seeds with `put`. Unknown secrets fail with ResourceNotFoundException, as in AWS
+// (https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_GetSecretValue.html).
 import { randomUUID } from 'node:crypto';
 import {
   type AwsRequest,

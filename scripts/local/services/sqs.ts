@@ -1,7 +1,9 @@
 // SQS emulator (JSON 1.0, the protocol SDK v3 uses): GetQueueAttributes for the stack's dead-letter
 // queues. Local mode keeps failed deliveries as dead letters (stack/async-invoker.ts, the handle's
 // deadLetters()); a queue's depth is what its `depth` callback counts, so `autoprov doctor` reports them
-// as it would in AWS.
+// as it would in AWS. Attribute names and values as in the API reference
+// (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_GetQueueAttributes.html); an
+// unknown queue is QueueDoesNotExist there.
 import {
   type AwsRequest,
   type AwsResponse,

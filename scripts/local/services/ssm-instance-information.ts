@@ -1,6 +1,7 @@
 // DescribeInstanceInformation of the local SSM (the rest, Run Command, is ssm.ts): the managed nodes the
 // fleet registers, filtered and paged as the API reference documents, and the answer for a node whose
-// agent has not registered (yet), which AWS gives either way (UnregisteredAnswer).
+// agent has not registered (yet), which AWS gives either way (UnregisteredAnswer). API reference:
+// https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_DescribeInstanceInformation.html
 import type { ManagedNode } from '../fleet.js';
 import { decodePageToken, encodePageToken, epochSeconds, ServiceError } from '../protocol.js';
 import { str, strList } from './ssm-input.js';
