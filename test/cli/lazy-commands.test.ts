@@ -62,12 +62,18 @@ describe('autoprov loads command modules on demand', () => {
     expect(loaded).toEqual([]);
   });
 
-  it("loads only the command's own module for its help", async () => {
-    const help = await run(['status', '--help']);
-    expect(help.code).toBe(0);
-    expect(help.stdout).toContain('Usage: autoprov status');
-    expect(loaded.filter((name) => name !== 'aws')).toEqual(['status']);
-  });
+  it.each(COMMANDS.map((command) => command.name))(
+    "loads only the command's own module for `%s --help`, no other command's",
+    async (name) => {
+      // A fresh module registry: every command module counts as unloaded again.
+      vi.resetModules();
+      loaded.length = 0;
+      const help = await run([name, '--help']);
+      expect(help.code).toBe(0);
+      expect(help.stdout).toContain(`Usage: autoprov ${name}`);
+      expect(loaded.filter((module) => module !== 'aws')).toEqual([name]);
+    },
+  );
 
   it('gives each command the module of its name', async () => {
     for (const entry of COMMANDS) expect((await entry.load()).name).toBe(entry.name);
