@@ -128,6 +128,29 @@ export async function readStream(
   return { token, found: true };
 }
 
+/** How often --follow reads the stream again while the command runs. */
+export const FOLLOW_POLL_MS = 2000;
+
+/**
+ * --follow: while the command runs, waits and reads on from `token`, so every line is printed once. After
+ * the command ended, reads once more: the lines it wrote after the last read while it was running.
+ */
+export async function followStream(
+  client: Pick<CloudWatchLogsClient, 'send'>,
+  logGroupName: string,
+  logStreamName: string,
+  onLine: (line: string) => void,
+  token: string | undefined,
+  wait: { isRunning: () => Promise<boolean>; sleep: () => Promise<unknown> },
+): Promise<string | undefined> {
+  let from = token;
+  while (await wait.isRunning()) {
+    await wait.sleep();
+    from = (await readStream(client, logGroupName, logStreamName, onLine, from)).token;
+  }
+  return (await readStream(client, logGroupName, logStreamName, onLine, from)).token;
+}
+
 export const logsCommand: Command = {
   name: 'logs',
   usage: 'autoprov logs <instance-id | Name> [--playbook f] [--generation n] [--follow] [--log-group g]',
@@ -196,13 +219,14 @@ stack's autoprov:logRetentionDays (default 30 days); older output is gone from C
         `=== ${command.playbook}${attempt} (g${command.generation}, command ${command.commandId}) ===`,
       );
       const base = `${command.commandId}/${instanceId}/${PLAYBOOK_STEP}`;
-      const stdout = await readStream(client, group, `${base}/stdout`, (line) => out.print(line));
-      let token = stdout.token;
-      const isRunning = async () =>
-        (await store.getInstance(instanceId))?.activeCommand?.commandId === command.commandId;
-      while (follow && (await isRunning())) {
-        await new Promise((resolve) => setTimeout(resolve, 2000));
-        token = (await readStream(client, group, `${base}/stdout`, (line) => out.print(line), token)).token;
+      const print = (line: string) => out.print(line);
+      const stdout = await readStream(client, group, `${base}/stdout`, print);
+      if (follow) {
+        await followStream(client, group, `${base}/stdout`, print, stdout.token, {
+          isRunning: async () =>
+            (await store.getInstance(instanceId))?.activeCommand?.commandId === command.commandId,
+          sleep: () => new Promise((resolve) => setTimeout(resolve, FOLLOW_POLL_MS)),
+        });
       }
       const stderrLines: string[] = [];
       const stderr = await readStream(client, group, `${base}/stderr`, (line) => stderrLines.push(line));

@@ -9,7 +9,7 @@ import {
 } from '@aws-sdk/client-cloudwatch-logs';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, describe, expect, it } from 'vitest';
-import { logGroupOfUrl, readStream } from '../../cli/commands/logs.js';
+import { followStream, logGroupOfUrl, readStream } from '../../cli/commands/logs.js';
 import { commandLogUrl } from '../../functions/callback/log-url.js';
 
 const logs = mockClient(CloudWatchLogsClient);
@@ -67,5 +67,73 @@ describe('autoprov logs, reading CloudWatch Logs', () => {
       ),
     ).toBe('/aws/ssm/x y');
     expect(logGroupOfUrl('/local/path')).toBeUndefined();
+  });
+});
+
+describe('autoprov logs --follow', () => {
+  /**
+   * A stream that grows: `lines` so far; GetLogEvents from a token returns what came after it and the
+   * token of the end (the same token when nothing is new, as GetLogEvents documents).
+   */
+  function growingStream(): { lines: string[] } {
+    const stream = { lines: [] as string[] };
+    logs.on(GetLogEventsCommand).callsFake((input: { nextToken?: string }) => {
+      const at = input.nextToken ? Number(input.nextToken.slice(2)) : 0;
+      return {
+        events: stream.lines.slice(at).map((message) => ({ message })),
+        nextForwardToken: `f/${stream.lines.length}`,
+      };
+    });
+    return stream;
+  }
+
+  it('prints every line once while the command runs, and the lines written after the last read before it ended', async () => {
+    const stream = growingStream();
+    stream.lines.push('PLAY [all]');
+    const printed: string[] = [];
+    const client = new CloudWatchLogsClient({ region: 'us-east-1' });
+    const first = await readStream(client, '/g', 's', (l) => printed.push(l));
+    // The command writes between polls, then writes its recap and ends after the last read made while it
+    // ran (between that read and the next isRunning check).
+    const timeline = [['TASK [a]'], ['TASK [b]', 'ok: [localhost]']];
+    let polls = 0;
+
+    await followStream(client, '/g', 's', (l) => printed.push(l), first.token, {
+      isRunning: async () => {
+        if (polls < 2) return true;
+        stream.lines.push('PLAY RECAP');
+        return false;
+      },
+      sleep: async () => {
+        stream.lines.push(...(timeline[polls] ?? []));
+        polls += 1;
+      },
+    });
+
+    expect(printed).toEqual(['PLAY [all]', 'TASK [a]', 'TASK [b]', 'ok: [localhost]', 'PLAY RECAP']);
+  });
+
+  it('reads once more and stops when the command has already ended', async () => {
+    const stream = growingStream();
+    stream.lines.push('PLAY [all]', 'PLAY RECAP');
+    const printed: string[] = [];
+    let slept = 0;
+
+    await followStream(
+      new CloudWatchLogsClient({ region: 'us-east-1' }),
+      '/g',
+      's',
+      (l) => printed.push(l),
+      undefined,
+      {
+        isRunning: async () => false,
+        sleep: async () => {
+          slept += 1;
+        },
+      },
+    );
+
+    expect(printed).toEqual(['PLAY [all]', 'PLAY RECAP']);
+    expect(slept).toBe(0);
   });
 });
