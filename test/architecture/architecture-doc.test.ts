@@ -94,7 +94,8 @@ describe('docs/architecture.md', () => {
   it('is the design the repository refers to: no reference to a design sketch or style guide outside it', () => {
     const outside = repositoryTexts().filter(
       (file) =>
-        file.path !== 'test/architecture/architecture-doc.test.ts' && /DESIGN \u00a7|STYLE\.md/.test(file.text),
+        file.path !== 'test/architecture/architecture-doc.test.ts' &&
+        /DESIGN \u00a7|STYLE\.md/.test(file.text),
     );
     expect(outside.map((file) => file.path)).toEqual([]);
   });
