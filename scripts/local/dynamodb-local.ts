@@ -50,6 +50,13 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/**
+ * How long a live DynamoDB Local may take to answer. A safety net only: an emulator that exits is reported at
+ * once. It answers in 2–5 s on an idle 2-core machine, but took more than 30 s (the old limit, which failed
+ * `npm run bench` and a loaded CI run) while both cores were busy.
+ */
+export const START_TIMEOUT_MS = 300_000;
+
 async function waitUntilServing(endpoint: string, proc: ChildProcess, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
@@ -99,7 +106,7 @@ export async function startDynamoDbLocal(
   });
   const endpoint = `http://127.0.0.1:${port}`;
   try {
-    await waitUntilServing(endpoint, proc, 30_000);
+    await waitUntilServing(endpoint, proc, START_TIMEOUT_MS);
   } catch (error) {
     proc.kill('SIGKILL');
     throw new Error(`${(error as Error).message}\n${stderr}`);
