@@ -5,9 +5,10 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join } from 'node:path';
 import { type Document, isScalar, isSeq, LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
+import { DEFAULT_ROLLOUT, type Limit, LimitError, parseLimit, type RolloutSettings } from './admission.js';
 import { isSafeKey, isSafeValue, MAX_VALUE_LENGTH } from './extra-vars.js';
 import { InventoryError, loadInventoryFile } from './inventory.js';
-import type { RuleDefaults, RulesConfig, TagSelector } from './types.js';
+import type { Rule, RuleDefaults, RulesConfig, TagSelector } from './types.js';
 
 export interface RulesIssue {
   readonly file: string;
@@ -30,14 +31,55 @@ export class RulesValidationError extends Error {
 export const DEFAULT_OPT_IN: TagSelector = { tagKey: 'autoprov:enabled', tagValue: 'true' };
 export const DEFAULT_HOLD: TagSelector = { tagKey: 'autoprov:hold', tagValue: 'true' };
 export const DEFAULT_GROUPS_TAG = 'autoprov:groups';
-export const DEFAULT_RULE_DEFAULTS: RuleDefaults = {
+
+// Rollouts and drift (issue 15, docs/adr/0015-admission-slots-for-rollouts-and-quotas.md). These types extend
+// types.ts's Rule / RuleDefaults / RulesConfig, which stay as they are: every value of the old types is still
+// accepted where they are, and a config without these fields means the defaults (DEFAULT_ROLLOUT, no drift).
+
+/** `drift: report` re-runs a rule's playbooks in check mode and records what would change; `correct` applies them. */
+export type DriftMode = 'report' | 'correct';
+
+export interface ResolvedRuleDefaults extends RuleDefaults {
+  /** How a rollout advances in the `default` lane, and what a rule's `rollout` starts from. */
+  readonly rollout: RolloutSettings;
+}
+
+export interface ResolvedRule extends Rule {
+  /**
+   * This rule's own rollout lane: `defaults.rollout` with the keys the rule sets replaced. Absent when the
+   * rule sets no `rollout` (its hosts are in the lane of an earlier matching rule, or the `default` lane).
+   */
+  readonly rollout?: RolloutSettings;
+  /** `reapplyEvery`, in seconds: re-run this rule's playbooks when its last successful run is this old. */
+  readonly reapplyEverySeconds?: number;
+  /** Present exactly when `reapplyEverySeconds` is (default `correct`). */
+  readonly drift?: DriftMode;
+}
+
+export interface ResolvedRulesConfig extends RulesConfig {
+  readonly defaults: ResolvedRuleDefaults;
+  readonly rules: readonly ResolvedRule[];
+}
+
+export const DEFAULT_RULE_DEFAULTS: ResolvedRuleDefaults = {
   maxAttempts: 3,
   backoffSeconds: 60,
   timeoutSeconds: 1800,
   check: false,
   reapplyOnChange: true,
   agentWaitSeconds: 600,
+  rollout: DEFAULT_ROLLOUT,
 };
+
+/**
+ * `reapplyEvery` bounds. At least 30 minutes: every re-apply runs the rule's playbooks on every matching host
+ * (in waves), so a shorter period keeps the fleet busy re-running them; the sweep that finds re-applies due runs
+ * every 5 minutes by default. At most 365 days.
+ */
+export const REAPPLY_EVERY_MIN_SECONDS = 30 * 60;
+export const REAPPLY_EVERY_MAX_SECONDS = 365 * 86_400;
+
+const DURATION_UNITS = { m: 60, h: 3600, d: 86_400 } as const;
 
 /**
  * A subset of AWS-ApplyAnsiblePlaybooks' PlaybookFile allowedPattern `[(a-z_A-Z0-9\-\.)/]+(.yml|.yaml)$`,
@@ -49,7 +91,10 @@ export const PLAYBOOK_FILE_PATTERN = /^[A-Za-z0-9_./-]+\.(yml|yaml)$/;
 const SAFE_VALUE_HELP = `only letters, digits and _ . , / @ % + = - are allowed, up to ${MAX_VALUE_LENGTH} characters (ExtraVariables is pasted into a root shell command)`;
 
 /** Parses and validates rules.yaml text. Relative playbook and inventory paths are checked under `playbooksDir`. */
-export function parseRules(text: string, options: { file: string; playbooksDir: string }): RulesConfig {
+export function parseRules(
+  text: string,
+  options: { file: string; playbooksDir: string },
+): ResolvedRulesConfig {
   const { file, playbooksDir } = options;
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: true, uniqueKeys: true });
@@ -112,11 +157,11 @@ export function parseRules(text: string, options: { file: string; playbooksDir: 
     const ordered = [...issues].sort((a, b) => (a.line ?? 0) - (b.line ?? 0));
     throw new RulesValidationError(ordered.map(({ file: f, path, message }) => ({ file: f, path, message })));
   }
-  return result.data;
+  return resolveRollouts(result.data);
 }
 
 /** Loads rules.yaml from disk; playbook and inventory paths are relative to its folder. */
-export function loadRulesFile(path: string): RulesConfig {
+export function loadRulesFile(path: string): ResolvedRulesConfig {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
@@ -223,6 +268,90 @@ const extraVars = z
   )
   .default({});
 
+/** A rule's `rollout` as written: the keys it sets. `canary: 0` is `null`, which turns an inherited canary off. */
+interface RolloutOverrides {
+  readonly maxConcurrent?: Limit;
+  readonly maxErrors?: Limit;
+  readonly canary?: RolloutSettings['canary'] | null;
+}
+
+/** A count or a percentage, read by admission.ts's parseLimit; its explanation is the issue's message. */
+const limit = (key: 'maxConcurrent' | 'maxErrors', min: number) =>
+  z.unknown().transform((value, ctx): Limit => {
+    try {
+      return parseLimit(value, key, min);
+    } catch (error) {
+      if (!(error instanceof LimitError)) throw error;
+      // The issue's path already names the key.
+      ctx.addIssue({ code: 'custom', message: error.message.replace(`${key}: `, '') });
+      return z.NEVER;
+    }
+  });
+
+const CANARY_HELP =
+  'expected a number of due instances (e.g. 2) or a list of group names (e.g. [canary]); 0 turns an inherited canary off';
+
+const canary = z.unknown().transform((value, ctx): RolloutSettings['canary'] | null => {
+  if (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0) {
+    return value === 0 ? null : { count: value };
+  }
+  if (Array.isArray(value) && value.length > 0 && value.every((g) => typeof g === 'string' && g !== '')) {
+    return { groups: [...new Set(value as string[])] };
+  }
+  const message = Array.isArray(value)
+    ? value.length === 0
+      ? 'an empty list selects no canary: list group names, or write 0 for no canary'
+      : 'group names must be non-empty strings'
+    : CANARY_HELP;
+  ctx.addIssue({ code: 'custom', message });
+  return z.NEVER;
+});
+
+const rollout = strict(
+  {
+    maxConcurrent: limit('maxConcurrent', 1).optional(),
+    maxErrors: limit('maxErrors', 0).optional(),
+    canary: canary.optional(),
+  },
+  'a mapping { maxConcurrent, maxErrors, canary }',
+);
+
+/** `30m`, `24h`, `7d` → seconds, or undefined when `text` is not such a duration. */
+export function parseDuration(text: string): number | undefined {
+  const match = /^(\d+)\s*([mhd])$/.exec(text.trim());
+  if (!match) return undefined;
+  const seconds = Number(match[1]) * DURATION_UNITS[match[2] as keyof typeof DURATION_UNITS];
+  return Number.isSafeInteger(seconds) ? seconds : undefined;
+}
+
+/** Seconds → the largest unit that divides them (`86400` → `1d`, `5400` → `90m`): how a duration is shown. */
+export function formatDuration(seconds: number): string {
+  for (const [unit, size] of [
+    ['d', 86_400],
+    ['h', 3600],
+    ['m', 60],
+  ] as const) {
+    if (seconds >= size && seconds % size === 0) return `${seconds / size}${unit}`;
+  }
+  return `${seconds}s`;
+}
+
+const reapplyEvery = z.unknown().transform((value, ctx): number => {
+  const seconds = typeof value === 'string' ? parseDuration(value) : undefined;
+  if (seconds === undefined) {
+    ctx.addIssue({
+      code: 'custom',
+      message: `${JSON.stringify(value)} is not a duration: write a number and a unit m, h or d, e.g. 30m, 24h or 7d`,
+    });
+  } else if (seconds < REAPPLY_EVERY_MIN_SECONDS || seconds > REAPPLY_EVERY_MAX_SECONDS) {
+    ctx.addIssue({
+      code: 'custom',
+      message: `${JSON.stringify(value)} is out of range: from ${formatDuration(REAPPLY_EVERY_MIN_SECONDS)} to ${formatDuration(REAPPLY_EVERY_MAX_SECONDS)} (every re-apply runs the rule's playbooks on all its hosts)`,
+    });
+  }
+  return seconds ?? 0;
+});
+
 function relativeFile(playbooksDir: string, what: 'playbook' | 'inventory') {
   return z.string().superRefine((file, ctx) => {
     if (what === 'playbook' && !PLAYBOOK_FILE_PATTERN.test(file)) {
@@ -314,6 +443,9 @@ function rulesSchema(playbooksDir: string) {
       backoffSeconds: intIn(0, 86_400).optional(),
       timeoutSeconds: intIn(1, 172_800).optional(),
       check: z.boolean({ error: 'expected true or false' }).optional(),
+      rollout: rollout.optional(),
+      reapplyEvery: reapplyEvery.optional(),
+      drift: z.enum(['report', 'correct'], { error: 'expected report or correct' }).optional(),
     },
     'a rule mapping { name, match, playbooks, … }',
   );
@@ -340,6 +472,9 @@ function rulesSchema(playbooksDir: string) {
             .boolean({ error: 'expected true or false' })
             .default(DEFAULT_RULE_DEFAULTS.reapplyOnChange),
           agentWaitSeconds: intIn(0, 86_400).default(DEFAULT_RULE_DEFAULTS.agentWaitSeconds),
+          rollout: rollout
+            .transform((written) => withOverrides(DEFAULT_ROLLOUT, written))
+            .default(DEFAULT_RULE_DEFAULTS.rollout),
         },
         'a mapping of rule defaults',
       ).default(DEFAULT_RULE_DEFAULTS),
@@ -349,6 +484,30 @@ function rulesSchema(playbooksDir: string) {
     },
     'a mapping with a `rules:` list',
   );
+}
+
+/** `base` with the keys `overrides` sets replaced (a `null` canary removes the base's). */
+function withOverrides(base: RolloutSettings, overrides: RolloutOverrides): RolloutSettings {
+  const canary = overrides.canary === undefined ? base.canary : (overrides.canary ?? undefined);
+  return {
+    maxConcurrent: overrides.maxConcurrent ?? base.maxConcurrent,
+    maxErrors: overrides.maxErrors ?? base.maxErrors,
+    ...(canary ? { canary } : {}),
+  };
+}
+
+type ParsedRules = z.output<ReturnType<typeof rulesSchema>>;
+
+/** A rule's `rollout` resolved over `defaults.rollout`; `reapplyEvery` in seconds, with its `drift` mode. */
+function resolveRollouts(parsed: ParsedRules): ResolvedRulesConfig {
+  const rules = parsed.rules.map(
+    ({ rollout: overrides, reapplyEvery: seconds, drift, ...rule }): ResolvedRule => ({
+      ...rule,
+      ...(overrides ? { rollout: withOverrides(parsed.defaults.rollout, overrides) } : {}),
+      ...(seconds === undefined ? {} : { reapplyEverySeconds: seconds, drift: drift ?? 'correct' }),
+    }),
+  );
+  return { ...parsed, rules };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -403,7 +562,14 @@ function crossChecks(raw: unknown): RawIssue[] {
   const issues: RawIssue[] = [];
   const seen = new Map<string, number>();
   rules.forEach((rule: unknown, index) => {
-    const name = (rule as { name?: unknown } | null)?.name;
+    const { name, drift, reapplyEvery } = (rule ?? {}) as Record<string, unknown>;
+    if (drift !== undefined && reapplyEvery === undefined) {
+      issues.push({
+        path: ['rules', index, 'drift'],
+        message:
+          'drift needs reapplyEvery: it says what a scheduled re-apply does (report or correct); add e.g. reapplyEvery: 24h, or remove drift',
+      });
+    }
     if (typeof name !== 'string' || name.trim() === '') return;
     const first = seen.get(name);
     if (first === undefined) seen.set(name, index);

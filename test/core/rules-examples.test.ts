@@ -1,7 +1,10 @@
 // The rules and facts examples of issue 13 ("Ansible fidelity"), one focused test each: a rule keeps
 // the text the user wrote (docs/adr/0014), tags whose keys sanitise to one var name never pick an
 // order-dependent winner and are reported (VARS_ADJUSTED), and every playbook learns who it runs for.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { DEFAULT_ROLLOUT } from '../../functions/core/admission.js';
 import { factsFromEc2 } from '../../functions/core/facts.js';
 import { matchRules } from '../../functions/core/matcher.js';
 import { parseRules } from '../../functions/core/rules.js';
@@ -135,5 +138,49 @@ describe('playbooks get identity (issue 13)', () => {
     expect(vars).toContain(`autoprov_host_label=${ID}`);
     expect(vars?.some((pair) => pair.startsWith('tag_Name_b64='))).toBe(true);
     expect(build('web-1')).toContain('autoprov_host_label=web-1');
+  });
+});
+
+describe("rules.yaml's commented rollout and drift examples (issue 15)", () => {
+  const shipped = readFileSync(join(playbooksDir, 'rules.yaml'), 'utf8').split('\n');
+  /** The commented lines from the one that reads `#<indent><first>` on, while they stay indented under it. */
+  const example = (first: string): string[] => {
+    const start = shipped.findIndex((line) => /^# +/.test(line) && line.replace(/^# +/, '') === first);
+    expect(start, `a commented "${first}" in playbooks/rules.yaml`).toBeGreaterThanOrEqual(0);
+    const indent = (shipped[start] as string).indexOf(first);
+    const block = [shipped[start] as string];
+    // Continuation lines are indented deeper than the first: `#` and at least `indent` spaces.
+    for (const line of shipped.slice(start + 1)) {
+      if (!line.startsWith(`#${' '.repeat(indent)}`)) break;
+      block.push(line);
+    }
+    return block.map((line) => line.slice(indent));
+  };
+
+  it('the defaults.rollout shown is the default', () => {
+    const text = `defaults:\n${example('rollout:')
+      .map((line) => `  ${line}`)
+      .join('\n')}\n${ruleMatching('tag_Env: x')}`;
+
+    expect(parse(text).defaults.rollout).toEqual(DEFAULT_ROLLOUT);
+  });
+
+  it('the example rule parses into its own lane, a daily drift report', () => {
+    const rule = parse(
+      `rules:\n${example('- name: web')
+        .map((line) => `  ${line}`)
+        .join('\n')}\n`,
+    ).rules[0];
+
+    expect(rule).toMatchObject({
+      name: 'web',
+      rollout: {
+        maxConcurrent: { kind: 'count', value: 2 },
+        maxErrors: { kind: 'percent', value: 5 },
+        canary: { count: 1 },
+      },
+      reapplyEverySeconds: 86_400,
+      drift: 'report',
+    });
   });
 });

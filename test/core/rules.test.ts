@@ -2,11 +2,14 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEFAULT_ROLLOUT } from '../../functions/core/admission.js';
 import {
   DEFAULT_RULE_DEFAULTS,
+  formatDuration,
   formatPath,
   loadRulesFile,
   PLAYBOOK_FILE_PATTERN,
+  parseDuration,
   parseRules,
   RulesValidationError,
 } from '../../functions/core/rules.js';
@@ -58,6 +61,10 @@ describe('parseRules: valid files', () => {
         check: false,
         reapplyOnChange: true,
         agentWaitSeconds: 600,
+        rollout: {
+          maxConcurrent: { kind: 'percent', value: 10 },
+          maxErrors: { kind: 'count', value: 0 },
+        },
       },
       rules: [
         { name: 'base', match: { groups: [], vars: {} }, playbooks: [{ file: 'base.yml', extraVars: {} }] },
@@ -102,6 +109,7 @@ rules:
       check: true,
       reapplyOnChange: false,
       agentWaitSeconds: 0,
+      rollout: DEFAULT_ROLLOUT,
     });
     expect(config.rules[0]).toEqual({
       name: 'web',
@@ -167,6 +175,172 @@ rules:
       ],
       maxAttempts: 5,
     });
+    // The sample documents rollouts and drift in comments only: it rolls out with the defaults and never re-applies.
+    for (const rule of config.rules) {
+      expect(rule).not.toHaveProperty('rollout');
+      expect(rule).not.toHaveProperty('reapplyEverySeconds');
+      expect(rule).not.toHaveProperty('drift');
+    }
+  });
+});
+
+describe('parseRules: rollouts and drift (issue 15)', () => {
+  const rulesWith = (defaults: string, ...rules: string[]) =>
+    `${defaults}rules:\n${rules.map((r, i) => `  - { name: r${i}, playbooks: [base.yml]${r} }\n`).join('')}`;
+
+  it('reads defaults.rollout over DEFAULT_ROLLOUT, counts and percentages as admission.ts parses them', () => {
+    const config = parse(
+      rulesWith(
+        'defaults: { rollout: { maxConcurrent: "25%", maxErrors: 3, canary: [canary, canary] } }\n',
+        '',
+      ),
+    );
+
+    expect(config.defaults.rollout).toEqual({
+      maxConcurrent: { kind: 'percent', value: 25 },
+      maxErrors: { kind: 'count', value: 3 },
+      canary: { groups: ['canary'] },
+    });
+    expect(parse(rulesWith('defaults: { rollout: { maxErrors: 2.5% } }\n', '')).defaults.rollout).toEqual({
+      ...DEFAULT_ROLLOUT,
+      maxErrors: { kind: 'percent', value: 2.5 },
+    });
+    expect(parse(rulesWith('defaults: { maxAttempts: 2 }\n', '')).defaults.rollout).toEqual(DEFAULT_ROLLOUT);
+  });
+
+  it("resolves a rule's rollout over defaults.rollout: the keys it sets replace, the others are inherited", () => {
+    const config = parse(
+      rulesWith(
+        'defaults: { rollout: { maxConcurrent: 5, canary: 2 } }\n',
+        ', rollout: { maxErrors: "10%" }',
+        ', rollout: { canary: 0 }',
+        ', rollout: { canary: [web_canary], maxConcurrent: 1 }',
+        ', rollout: {}',
+        '',
+      ),
+    );
+
+    expect(config.rules.map((rule) => rule.rollout)).toEqual([
+      {
+        maxConcurrent: { kind: 'count', value: 5 },
+        maxErrors: { kind: 'percent', value: 10 },
+        canary: { count: 2 },
+      },
+      { maxConcurrent: { kind: 'count', value: 5 }, maxErrors: { kind: 'count', value: 0 } },
+      {
+        maxConcurrent: { kind: 'count', value: 1 },
+        maxErrors: { kind: 'count', value: 0 },
+        canary: { groups: ['web_canary'] },
+      },
+      {
+        maxConcurrent: { kind: 'count', value: 5 },
+        maxErrors: { kind: 'count', value: 0 },
+        canary: { count: 2 },
+      },
+      undefined,
+    ]);
+    expect(config.rules[4]).not.toHaveProperty('rollout');
+  });
+
+  it('reads reapplyEvery in seconds, with drift defaulting to correct', () => {
+    const config = parse(
+      rulesWith(
+        '',
+        ', reapplyEvery: 30m',
+        ', reapplyEvery: 24h, drift: report',
+        ', reapplyEvery: " 7d ", drift: correct',
+        '',
+      ),
+    );
+
+    expect(config.rules.map(({ reapplyEverySeconds, drift }) => ({ reapplyEverySeconds, drift }))).toEqual([
+      { reapplyEverySeconds: 1800, drift: 'correct' },
+      { reapplyEverySeconds: 86_400, drift: 'report' },
+      { reapplyEverySeconds: 604_800, drift: 'correct' },
+      { reapplyEverySeconds: undefined, drift: undefined },
+    ]);
+    expect(config.rules[3]).not.toHaveProperty('reapplyEverySeconds');
+    expect(parse(rulesWith('', ', reapplyEvery: 365d')).rules[0]?.reapplyEverySeconds).toBe(365 * 86_400);
+  });
+
+  it('reports every bad rollout, reapplyEvery and drift with its path, the reason and how to fix it', () => {
+    const issues = issuesOf(
+      rulesWith(
+        'defaults: { rollout: { maxConcurrent: 0, maxErrors: "x", canary: [], extra: 1 }, reapplyEvery: 1d }\n',
+        ', rollout: { maxConcurrent: "0%", maxErrors: "101%", canary: 1.5 }',
+        ', rollout: 5, reapplyEvery: 3600',
+        ', rollout: { canary: [""], maxconcurrent: 2 }, reapplyEvery: 29m',
+        ', reapplyEvery: 366d, drift: fix',
+        ', drift: report',
+        ', reapplyEvery: 1w',
+      ),
+    );
+
+    const limitHelp = (value: string, min: string) =>
+      `${value} is not a limit. Use a whole number${min} (e.g. 5) or a percentage of the instances due (e.g. "10%"${min ? ', more than 0%' : ''}).`;
+    const range =
+      "is out of range: from 30m to 365d (every re-apply runs the rule's playbooks on all its hosts)";
+    expect(issues).toEqual([
+      { path: 'defaults.rollout.maxConcurrent', message: `${limitHelp('0', ' of at least 1')} (line 1)` },
+      { path: 'defaults.rollout.maxErrors', message: `${limitHelp('"x"', '')} (line 1)` },
+      {
+        path: 'defaults.rollout.canary',
+        message: 'an empty list selects no canary: list group names, or write 0 for no canary (line 1)',
+      },
+      {
+        path: 'defaults.rollout.extra',
+        message: 'unknown key (allowed keys: maxConcurrent, maxErrors, canary) (line 1)',
+      },
+      {
+        path: 'defaults.reapplyEvery',
+        message:
+          'unknown key (allowed keys: maxAttempts, backoffSeconds, timeoutSeconds, check, reapplyOnChange, agentWaitSeconds, rollout) (line 1)',
+      },
+      { path: 'rules[0].rollout.maxConcurrent', message: `${limitHelp('"0%"', ' of at least 1')} (line 3)` },
+      { path: 'rules[0].rollout.maxErrors', message: `${limitHelp('"101%"', '')} (line 3)` },
+      {
+        path: 'rules[0].rollout.canary',
+        message:
+          'expected a number of due instances (e.g. 2) or a list of group names (e.g. [canary]); 0 turns an inherited canary off (line 3)',
+      },
+      {
+        path: 'rules[1].rollout',
+        message: 'expected a mapping { maxConcurrent, maxErrors, canary } (line 4)',
+      },
+      {
+        path: 'rules[1].reapplyEvery',
+        message: '3600 is not a duration: write a number and a unit m, h or d, e.g. 30m, 24h or 7d (line 4)',
+      },
+      { path: 'rules[2].rollout.canary', message: 'group names must be non-empty strings (line 5)' },
+      {
+        path: 'rules[2].rollout.maxconcurrent',
+        message: 'unknown key (allowed keys: maxConcurrent, maxErrors, canary) (line 5)',
+      },
+      { path: 'rules[2].reapplyEvery', message: `"29m" ${range} (line 5)` },
+      { path: 'rules[3].reapplyEvery', message: `"366d" ${range} (line 6)` },
+      { path: 'rules[3].drift', message: 'expected report or correct (line 6)' },
+      {
+        path: 'rules[4].drift',
+        message:
+          'drift needs reapplyEvery: it says what a scheduled re-apply does (report or correct); add e.g. reapplyEvery: 24h, or remove drift (line 7)',
+      },
+      {
+        path: 'rules[5].reapplyEvery',
+        message: '"1w" is not a duration: write a number and a unit m, h or d, e.g. 30m, 24h or 7d (line 8)',
+      },
+    ]);
+  });
+
+  it('parses and formats durations', () => {
+    expect(parseDuration('30m')).toBe(1800);
+    expect(parseDuration(' 2 h')).toBe(7200);
+    expect(parseDuration('7d')).toBe(604_800);
+    for (const bad of ['', '30', '1.5h', '-1h', '1w', '1h30m', 'h', '30M'])
+      expect(parseDuration(bad)).toBeUndefined();
+    expect(formatDuration(86_400)).toBe('1d');
+    expect(formatDuration(5400)).toBe('90m');
+    expect(formatDuration(7200)).toBe('2h');
+    expect(formatDuration(90)).toBe('90s');
   });
 });
 
@@ -213,12 +387,12 @@ rules:
       {
         path: 'defaults.extra',
         message:
-          'unknown key (allowed keys: maxAttempts, backoffSeconds, timeoutSeconds, check, reapplyOnChange, agentWaitSeconds) (line 5)',
+          'unknown key (allowed keys: maxAttempts, backoffSeconds, timeoutSeconds, check, reapplyOnChange, agentWaitSeconds, rollout) (line 5)',
       },
       {
         path: 'rules[0].mach',
         message:
-          'unknown key (allowed keys: name, match, playbooks, maxAttempts, backoffSeconds, timeoutSeconds, check) (line 8)',
+          'unknown key (allowed keys: name, match, playbooks, maxAttempts, backoffSeconds, timeoutSeconds, check, rollout, reapplyEvery, drift) (line 8)',
       },
       {
         path: 'rules[0].playbooks[1]',
