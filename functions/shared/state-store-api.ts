@@ -1,9 +1,11 @@
 // The contract of the DynamoDB state store (docs/architecture.md "State model"). Implemented by `state-store.ts`;
 // handlers depend on this interface so tests can pass either the real store (DynamoDB Local) or a fake.
 
+import type { Pool, RefusalReason } from '../core/admission.js';
 import type { AnsibleResult } from '../core/ansible-result.js';
 import type { ClaimReason } from '../core/eligibility.js';
 import type { KnownInstance } from '../core/reconcile.js';
+import type { BundleChange, BundleContents, LanePlan, RolloutPlan } from '../core/rollout-plan.js';
 import type { HostFacts, PlannedPlaybook, PlaybookRunStatus, Source, Status } from '../core/types.js';
 
 /**
@@ -105,10 +107,37 @@ export interface InstanceRecord {
   readonly createdAt: string;
   readonly updatedAt: string;
   readonly lastRunAt?: string;
+  /**
+   * The rollout slot this instance's run holds (docs/adr/0015-admission-slots-for-rollouts-and-quotas.md):
+   * set by the claim that acquired it, kept by reclaims, removed by the outcome write that releases it.
+   */
+  readonly rolloutId?: string;
+  readonly lane?: string;
 }
 
 /** Why a claim was requested; recorded in history. Decided with the rest of eligibility in core. */
 export type { ClaimReason } from '../core/eligibility.js';
+
+/**
+ * What a claim is admitted under (docs/adr/0015-admission-slots-for-rollouts-and-quotas.md). A claim given
+ * `admission` is refused while the global pause is set; with `rollout` it also takes a slot in that
+ * rollout's lane (a rollout re-provision), in the same transaction as the claim, and marks the instance as
+ * started in that rollout. A record that already holds a slot (a reclaim) keeps it and takes no other.
+ * Without `admission` the claim is the plain conditional UpdateItem of ADR 0001: no pause, no slot.
+ */
+export interface ClaimAdmission {
+  readonly rollout?: { readonly rolloutId: string; readonly lane: string };
+}
+
+/** Why admission refused a claim: core/admission.ts's reasons, and the store's own. */
+export type AdmissionRefusal =
+  | RefusalReason
+  /** The instance was already started in this rollout (its marker exists). */
+  | 'already-started'
+  /** A newer rollout superseded this one: its pools admit nothing more. */
+  | 'superseded'
+  /** No such rollout, or no such lane in it. */
+  | 'no-rollout';
 
 export type ClaimResult =
   | {
@@ -116,13 +145,25 @@ export type ClaimResult =
       readonly generation: number;
       readonly executionName: string;
       readonly leaseExpiresAt: string;
+      /** The rollout slot the run holds: `acquired` by this claim, or kept from the generation it replaces. */
+      readonly slot?: { readonly rolloutId: string; readonly lane: string; readonly acquired: boolean };
     }
   | {
       readonly won: false;
+      /** Why: the record (not eligible, held, missing, orphaned), or admission (an AdmissionRefusal). */
+      readonly reason: 'not-eligible' | 'held' | 'missing' | 'orphaned' | AdmissionRefusal;
       /** Current state of the record when the claim lost, e.g. "already claimed by g7". */
-      readonly reason: 'not-eligible' | 'held' | 'missing' | 'orphaned';
       readonly currentStatus?: Status;
       readonly currentGeneration?: number;
+      /** The pool that refused (admission refusals of a rollout claim), as it was. */
+      readonly rolloutId?: string;
+      readonly lane?: string;
+      readonly pool?: Pool;
+      /**
+       * True for the one refusal whose conditional write paused the pool (its failures were past the
+       * threshold but the pause was not written yet): that caller sends the pause notification.
+       */
+      readonly pauses?: boolean;
       readonly message: string;
     };
 
@@ -130,6 +171,84 @@ export type ClaimResult =
 export type FencedResult =
   | { readonly ok: true }
   | { readonly ok: false; readonly currentGeneration?: number; readonly message: string };
+
+/** A rollout slot given back by an outcome write, and the pool after it. */
+export interface SlotRelease {
+  readonly rolloutId: string;
+  readonly lane: string;
+  /** How the run counts in its pool: SUCCESS and SKIPPED succeed, FAILED and PARTIAL fail. */
+  readonly counted: 'succeeded' | 'failed';
+  readonly pool: Pool;
+  /** True for exactly one release: the one whose conditional write paused the pool. It notifies. */
+  readonly pauses: boolean;
+}
+
+/** Result of recordOutcome: a fenced write that also releases the run's rollout slot, if it holds one. */
+export type OutcomeResult =
+  | { readonly ok: true; readonly release?: SlotRelease }
+  | Extract<FencedResult, { ok: false }>;
+
+/**
+ * What createRollout is given: the plan core/rollout-plan.ts made (its id, bundle hash, due count, notes and
+ * each lane's opened pool; the per-instance assignments are not stored), what the bundle holds, and what it
+ * changed since the previous rollout (describeChange of the previous rollout's `contents`).
+ */
+export interface NewRollout {
+  readonly plan: Pick<RolloutPlan, 'rolloutId' | 'bundleHash' | 'due' | 'notes'> & {
+    readonly lanes: Readonly<Record<string, Pick<LanePlan, 'pool'>>>;
+  };
+  readonly contents: BundleContents;
+  readonly change: BundleChange;
+  readonly actor: string;
+  readonly now: Date;
+}
+
+/** A rollout and its pools (docs/adr/0015-admission-slots-for-rollouts-and-quotas.md). */
+export interface Rollout {
+  readonly rolloutId: string;
+  readonly bundleHash: string;
+  /** Instances due when it was created, all lanes. */
+  readonly due: number;
+  /** The plan's notes (e.g. canary groups with no due member). */
+  readonly notes: readonly string[];
+  /** What the bundle holds: the next rollout says what it changed against this. */
+  readonly contents: BundleContents;
+  /** What it changed since the previous rollout. */
+  readonly change: BundleChange;
+  readonly createdAt: string;
+  readonly createdBy: string;
+  readonly previousRolloutId?: string;
+  /** Set when a newer rollout superseded this one (its unfinished pools were ABORTED then). */
+  readonly supersededBy?: string;
+  readonly supersededAt?: string;
+  /** The last operator pause, resume and abort of the rollout (`rollout pause|resume|abort`). */
+  readonly pausedAt?: string;
+  readonly pausedBy?: string;
+  readonly resumedAt?: string;
+  readonly resumedBy?: string;
+  readonly abortedAt?: string;
+  readonly abortedBy?: string;
+  /** Its slot pools, by lane. */
+  readonly lanes: Readonly<Record<string, Pool>>;
+}
+
+export type CreateRolloutResult =
+  | { readonly created: true; readonly rollout: Rollout; readonly superseded?: string }
+  /** It already existed (another sweep created it, or an earlier bundle had the same id); `current` says if it still is. */
+  | { readonly created: false; readonly rollout: Rollout; readonly current: boolean };
+
+/** An operator's pause, resume or abort: the rollout after it and the lanes it changed. */
+export interface RolloutControl {
+  readonly rollout: Rollout;
+  readonly changed: readonly string[];
+}
+
+/** `autoprov pause`: no claim of any kind while it is set; running executions finish. */
+export interface GlobalPause {
+  readonly since: string;
+  readonly actor: string;
+  readonly reason?: string;
+}
 
 export interface StateStoreApi {
   getInstance(instanceId: string): Promise<InstanceRecord | undefined>;
@@ -155,6 +274,7 @@ export interface StateStoreApi {
       actor: string;
       now: Date;
       expectedGeneration?: number;
+      admission?: ClaimAdmission;
     },
   ): Promise<ClaimResult>;
   extendLease(instanceId: string, generation: number, leaseSeconds: number, now: Date): Promise<FencedResult>;
@@ -203,13 +323,17 @@ export interface StateStoreApi {
     commandId: string,
     now: Date,
   ): Promise<FencedResult>;
-  /** Fenced: terminal status of this generation (RUNNING → SUCCESS/PARTIAL/FAILED/SKIPPED), lease cleared. */
+  /**
+   * Fenced: terminal status of this generation (RUNNING → SUCCESS/PARTIAL/FAILED/SKIPPED), lease cleared.
+   * A run that holds a rollout slot releases it in the same transaction (inFlight − 1, succeeded or failed
+   * + 1); then, if the pool's failures passed its threshold, one conditional write pauses it (`pauses`).
+   */
   recordOutcome(
     instanceId: string,
     generation: number,
     outcome: { status: Status; reason?: string; fingerprint?: string },
     now: Date,
-  ): Promise<FencedResult>;
+  ): Promise<OutcomeResult>;
   /**
    * Any status → ORPHANED with a reason (terminated, opted-out, vanished). Idempotent. `generation`
    * (the record's, when changed) is what the ORPHANED notification is keyed on.
@@ -235,6 +359,33 @@ export interface StateStoreApi {
   listFleet(): Promise<FleetEntry[]>;
   /** Every instance record in full (paginated) — for the CLI. */
   listAll(): Promise<InstanceRecord[]>;
+  /**
+   * A new rollout (attribute_not_exists): its item, one pool per lane of the plan, and `CONTROL/ROLLOUT`
+   * pointing to it, in one transaction. An unfinished current rollout is superseded in
+   * the same transaction: its ROLLING and PAUSED pools become ABORTED. An existing id is returned as is.
+   */
+  createRollout(input: NewRollout): Promise<CreateRolloutResult>;
+  getRollout(rolloutId: string): Promise<Rollout | undefined>;
+  /** The rollout `CONTROL/ROLLOUT` points to. */
+  currentRollout(): Promise<Rollout | undefined>;
+  /** ROLLING pools → PAUSED. Undefined when there is no such rollout. */
+  pauseRollout(rolloutId: string, options: { actor: string; now: Date }): Promise<RolloutControl | undefined>;
+  /** PAUSED pools → ROLLING, `maxErrors` raised to `failed + maxErrors` (core/admission.ts resume). */
+  resumeRollout(
+    rolloutId: string,
+    options: { actor: string; now: Date },
+  ): Promise<RolloutControl | undefined>;
+  /** ROLLING and PAUSED pools → ABORTED: nothing more is admitted; runs in flight still release. */
+  abortRollout(rolloutId: string, options: { actor: string; now: Date }): Promise<RolloutControl | undefined>;
+  /** Writes `CONTROL/PAUSE`; `changed` is false when it was already set (the first pause is kept). */
+  setGlobalPause(options: {
+    actor: string;
+    now: Date;
+    reason?: string;
+  }): Promise<{ changed: boolean; pause: GlobalPause }>;
+  /** Deletes `CONTROL/PAUSE`; returns the pause it cleared. */
+  clearGlobalPause(): Promise<{ changed: boolean; pause?: GlobalPause }>;
+  getGlobalPause(): Promise<GlobalPause | undefined>;
 }
 
 /** A compact fleet-index entry: exactly what the sweep's pure reconcile needs to know about a record. */

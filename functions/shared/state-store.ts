@@ -22,7 +22,8 @@
 // CLAIMED, ORPHANED, FENCE_REJECTED. Callers write the rest (MATCHED, COMMAND_SENT, RECORDED, …).
 // This file is the entry point every caller imports: StateStore, each method one call into the module of
 // functions/shared/state-store/ that owns its decision: detection.ts (record or refresh a detection),
-// claim.ts (the claim and its typed loss), fencing.ts (the fence), execution-writes.ts (the fenced writes
+// claim.ts (the claim and its typed loss), rollouts.ts (rollouts, their slot pools and the global pause:
+// the claim under admission and the outcome that releases a slot are transactions), fencing.ts (the fence), execution-writes.ts (the fenced writes
 // of an execution), orphaned.ts and notified.ts (the two unfenced marks), history.ts (the audit trail),
 // queries.ts (reads), io.ts (DynamoDB calls: conflict retries, paging), items.ts (the item layout) and
 // old-state.ts (what a refused write returned).
@@ -47,19 +48,42 @@ import type { StoreContext } from './state-store/io.js';
 import { markNotified } from './state-store/notified.js';
 import { markOrphaned } from './state-store/orphaned.js';
 import { getInstance, listAll, listByStatus, listFleet } from './state-store/queries.js';
+import {
+  claimAdmitted,
+  clearGlobalPause,
+  controlRollout,
+  createRollout,
+  currentRollout,
+  getGlobalPause,
+  getRollout,
+  setGlobalPause,
+} from './state-store/rollouts.js';
 import type {
   ActiveCommand,
+  ClaimAdmission,
   ClaimResult,
+  CreateRolloutResult,
   FencedResult,
   FleetEntry,
+  GlobalPause,
   HistoryEvent,
   InstanceRecord,
+  NewRollout,
+  OutcomeResult,
   PlaybookRecord,
+  Rollout,
+  RolloutControl,
   StateStoreApi,
 } from './state-store-api.js';
 
 export { claimLoss } from './state-store/claim.js';
 export type { OldState } from './state-store/old-state.js';
+export {
+  type AdmissionLossInput,
+  admissionLoss,
+  countedAs,
+  newRollout,
+} from './state-store/rollouts.js';
 
 export interface StateStoreOptions {
   readonly doc: DynamoDBDocumentClient;
@@ -106,9 +130,13 @@ export class StateStore implements StateStoreApi {
       actor: string;
       now: Date;
       expectedGeneration?: number;
+      admission?: ClaimAdmission;
     },
   ): Promise<ClaimResult> {
-    return claim(this.ctx, instanceId, options);
+    const { admission, ...plain } = options;
+    return admission
+      ? claimAdmitted(this.ctx, instanceId, plain, admission)
+      : claim(this.ctx, instanceId, plain);
   }
 
   extendLease(
@@ -173,7 +201,7 @@ export class StateStore implements StateStoreApi {
     generation: number,
     outcome: { status: Status; reason?: string; fingerprint?: string },
     now: Date,
-  ): Promise<FencedResult> {
+  ): Promise<OutcomeResult> {
     return recordOutcome(this.ctx, instanceId, generation, outcome, now);
   }
 
@@ -215,5 +243,54 @@ export class StateStore implements StateStoreApi {
 
   listAll(): Promise<InstanceRecord[]> {
     return listAll(this.ctx);
+  }
+
+  createRollout(input: NewRollout): Promise<CreateRolloutResult> {
+    return createRollout(this.ctx, input);
+  }
+
+  getRollout(rolloutId: string): Promise<Rollout | undefined> {
+    return getRollout(this.ctx, rolloutId);
+  }
+
+  currentRollout(): Promise<Rollout | undefined> {
+    return currentRollout(this.ctx);
+  }
+
+  pauseRollout(
+    rolloutId: string,
+    options: { actor: string; now: Date },
+  ): Promise<RolloutControl | undefined> {
+    return controlRollout(this.ctx, rolloutId, 'paused', options);
+  }
+
+  resumeRollout(
+    rolloutId: string,
+    options: { actor: string; now: Date },
+  ): Promise<RolloutControl | undefined> {
+    return controlRollout(this.ctx, rolloutId, 'resumed', options);
+  }
+
+  abortRollout(
+    rolloutId: string,
+    options: { actor: string; now: Date },
+  ): Promise<RolloutControl | undefined> {
+    return controlRollout(this.ctx, rolloutId, 'aborted', options);
+  }
+
+  setGlobalPause(options: {
+    actor: string;
+    now: Date;
+    reason?: string;
+  }): Promise<{ changed: boolean; pause: GlobalPause }> {
+    return setGlobalPause(this.ctx, options);
+  }
+
+  clearGlobalPause(): Promise<{ changed: boolean; pause?: GlobalPause }> {
+    return clearGlobalPause(this.ctx);
+  }
+
+  getGlobalPause(): Promise<GlobalPause | undefined> {
+    return getGlobalPause(this.ctx);
   }
 }

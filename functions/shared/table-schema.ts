@@ -42,3 +42,20 @@ export const FLEET_INDEX = {
     'fingerprint',
   ],
 } as const;
+
+/**
+ * Rollouts (docs/adr/0015-admission-slots-for-rollouts-and-quotas.md) share the table under their own
+ * partitions, beside the instances (whose keys are `i-…`/`mi-…`): `pk = ROLLOUT#<id>` holds the rollout
+ * item (`sk = ROLLOUT`), one slot pool per lane (`sk = LANE#<lane>`) and one marker per instance started in
+ * it (`sk = INSTANCE#<instanceId>`). Sort order INSTANCE#… < LANE#… < ROLLOUT lets one Query
+ * (`sk BETWEEN LANE# AND ROLLOUT`) read the rollout and its pools without the markers. `pk = CONTROL` holds
+ * the pointer to the current rollout (`sk = ROLLOUT`) and the global pause (`sk = PAUSE`). None of these
+ * items has `fleetPk` or `status`, so neither index sees them.
+ */
+export const ROLLOUT_PK_PREFIX = 'ROLLOUT#';
+export const ROLLOUT_SK = 'ROLLOUT';
+export const LANE_SK_PREFIX = 'LANE#';
+export const MARKER_SK_PREFIX = 'INSTANCE#';
+export const CONTROL_PK = 'CONTROL';
+export const CURRENT_ROLLOUT_SK = 'ROLLOUT';
+export const PAUSE_SK = 'PAUSE';

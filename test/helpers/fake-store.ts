@@ -3,25 +3,36 @@
 // notification, claim eligibility from core/eligibility.ts), so a helper tested against it behaves the same
 // against the real table. test/shared/state-store.contract.test.ts holds both to one contract, and
 // the rules they share are imported, not copied: eligibility (opt-in, hold, claimable statuses,
-// re-provision reasons) from core/eligibility.ts, the explanation of a lost claim from the store.
+// re-provision reasons) from core/eligibility.ts, admission, thresholds and canary gating from
+// core/admission.ts, the explanations of a lost or refused claim from the store.
 // Records are deep-copied in and out: a test cannot mutate the store by accident.
 
+import { acquire, admit, type Pool, release, resume } from '../../functions/core/admission.js';
 import { isClaimable } from '../../functions/core/eligibility.js';
 import { factsHash } from '../../functions/core/fingerprint.js';
 import { ORPHAN_REASONS } from '../../functions/core/reconcile.js';
+import { CANARY_LANE } from '../../functions/core/rollout-plan.js';
 import { assertTransition, canTransition, isTerminal } from '../../functions/core/status.js';
 import type { HostFacts, PlannedPlaybook, Status } from '../../functions/core/types.js';
 import { InvalidInputError } from '../../functions/shared/errors.js';
-import { claimLoss } from '../../functions/shared/state-store.js';
+import { admissionLoss, claimLoss, countedAs, newRollout } from '../../functions/shared/state-store.js';
 import type {
   ActiveCommand,
+  ClaimAdmission,
   ClaimReason,
   ClaimResult,
+  CreateRolloutResult,
   FencedResult,
   FleetEntry,
+  GlobalPause,
   HistoryEvent,
   InstanceRecord,
+  NewRollout,
+  OutcomeResult,
   PlaybookRecord,
+  Rollout,
+  RolloutControl,
+  SlotRelease,
   StateStoreApi,
 } from '../../functions/shared/state-store-api.js';
 import { FLEET_INDEX } from '../../functions/shared/table-schema.js';
@@ -43,6 +54,12 @@ export class FakeStateStore implements StateStoreApi {
   readonly history: HistoryEvent[] = [];
   /** Every write method called, in order: lets a test assert what was (not) written. */
   readonly calls: string[] = [];
+  /** Rollouts (without their pools), their pools by `<rolloutId>/<lane>`, and the instances started in each. */
+  private readonly rollouts = new Map<string, Mutable<Omit<Rollout, 'lanes'>>>();
+  private readonly pools = new Map<string, { pool: Pool; supersededBy?: string }>();
+  private readonly markers = new Map<string, { lane: string; generation: number; startedAt: string }>();
+  private currentRolloutId: string | undefined;
+  private pause: GlobalPause | undefined;
 
   /** `accountId` and `region` are stamped on records created by upsertDetection, like StateStoreOptions. */
   constructor(options: { accountId?: string; region?: string } = {}) {
@@ -149,13 +166,23 @@ export class FakeStateStore implements StateStoreApi {
       actor: string;
       now: Date;
       expectedGeneration?: number;
+      admission?: ClaimAdmission;
     },
   ): Promise<ClaimResult> {
     this.calls.push('claim');
+    const { admission } = options;
+    // Like the store: a claim without a rollout reads the pause before anything; one with a rollout reads
+    // the record first, then its transaction refuses on the pause before the record's own condition.
+    if (admission && !admission.rollout && this.pause) {
+      return admissionLoss(instanceId, { kind: 'globally-paused', pause: copy(this.pause) });
+    }
     const record = this.records.get(instanceId);
     const expected = options.expectedGeneration ?? record?.generation ?? 0;
     const attempt = { reason: options.reason, expected, now: options.now };
     if (!record) return claimLoss(instanceId, {}, attempt);
+    if (admission?.rollout && this.pause) {
+      return admissionLoss(instanceId, { kind: 'globally-paused', pause: copy(this.pause) });
+    }
     // The store's condition, from core/eligibility.ts: the generation the caller saw, not held (unless
     // the reason overrides a hold), a claimable status (leases compared as ISO strings, as DynamoDB does).
     const eligible = isClaimable(record, {
@@ -172,6 +199,18 @@ export class FakeStateStore implements StateStoreApi {
       );
     }
     const generation = record.generation + 1;
+    // A record that holds a slot keeps it (a reclaim); else a rollout claim acquires one.
+    let slot: { rolloutId: string; lane: string; acquired: boolean } | undefined;
+    if (record.rolloutId !== undefined) {
+      if (admission?.rollout)
+        slot = { rolloutId: record.rolloutId, lane: record.lane ?? '', acquired: false };
+    } else if (admission?.rollout) {
+      const refused = this.acquire(instanceId, admission.rollout, generation, options.now);
+      if (refused) return refused;
+      slot = { ...admission.rollout, acquired: true };
+      record.rolloutId = admission.rollout.rolloutId;
+      record.lane = admission.rollout.lane;
+    }
     const executionName = executionNameOf(instanceId, generation);
     const leaseExpiresAt = new Date(options.now.getTime() + options.leaseSeconds * 1000).toISOString();
     Object.assign(record, {
@@ -195,9 +234,56 @@ export class FakeStateStore implements StateStoreApi {
       actor: options.actor,
       generation,
       reason: options.reason,
-      details: { executionName, leaseExpiresAt },
+      details: { executionName, leaseExpiresAt, ...slot },
     });
-    return { won: true, generation, executionName, leaseExpiresAt };
+    return { won: true, generation, executionName, leaseExpiresAt, ...(slot ? { slot } : {}) };
+  }
+
+  /**
+   * The store's acquire: the marker (never twice in one rollout), then the pool's own condition (core's
+   * admit without the canary gate) and the canary gate, decided together by admit as the store decodes
+   * them. Undefined when admitted (the slot is taken); else the refusal.
+   */
+  private acquire(
+    instanceId: string,
+    wanted: { rolloutId: string; lane: string },
+    generation: number,
+    now: Date,
+  ): ClaimResult | undefined {
+    const { rolloutId, lane } = wanted;
+    const marker = this.markers.get(`${rolloutId}/${instanceId}`);
+    if (marker) {
+      return admissionLoss(instanceId, {
+        kind: 'already-started',
+        rolloutId,
+        lane,
+        generation: marker.generation,
+        startedAt: marker.startedAt,
+      });
+    }
+    const entry = this.pools.get(`${rolloutId}/${lane}`);
+    if (!entry) return admissionLoss(instanceId, { kind: 'no-rollout', rolloutId, lane });
+    const canary = lane === CANARY_LANE ? undefined : this.pools.get(`${rolloutId}/${CANARY_LANE}`)?.pool;
+    const canaryRefuses = canary !== undefined && canary.succeeded < canary.total;
+    const poolRefuses = !admit(entry.pool).admit;
+    if (poolRefuses || canaryRefuses) {
+      const seen = copy(entry.pool);
+      // Past the threshold but not yet paused (the release that crossed it died): this refusal pauses it.
+      const pauses = poolRefuses && seen.state === 'ROLLING' && seen.failed > seen.maxErrors;
+      if (pauses) entry.pool = { ...entry.pool, state: 'PAUSED' };
+      return admissionLoss(instanceId, {
+        kind: 'pool',
+        rolloutId,
+        lane,
+        ...(poolRefuses ? { pool: seen } : {}),
+        ...(canaryRefuses ? { canary: copy(canary) } : {}),
+        ...(poolRefuses && entry.supersededBy ? { supersededBy: entry.supersededBy } : {}),
+        ...(pauses ? { pauses } : {}),
+      });
+    }
+    entry.pool = acquire(entry.pool);
+    this.markers.set(`${rolloutId}/${instanceId}`, { lane, generation, startedAt: now.toISOString() });
+    return undefined;
   }
 
   /**
@@ -375,14 +461,15 @@ export class FakeStateStore implements StateStoreApi {
     generation: number,
     outcome: { status: Status; reason?: string; fingerprint?: string },
     now: Date,
-  ): Promise<FencedResult> {
+  ): Promise<OutcomeResult> {
     if (!isTerminal(outcome.status)) {
       throw new InvalidInputError(
         `recordOutcome(${instanceId} g${generation}): ${outcome.status} is not a run outcome; use one of SUCCESS, PARTIAL, FAILED, SKIPPED.`,
       );
     }
     assertTransition('RUNNING', outcome.status);
-    return this.fenced('recordOutcome', instanceId, generation, now, (record) => {
+    let released: SlotRelease | undefined;
+    const result = this.fenced('recordOutcome', instanceId, generation, now, (record) => {
       record.status = outcome.status;
       if (outcome.reason === undefined) delete record.reason;
       else record.reason = outcome.reason;
@@ -394,7 +481,22 @@ export class FakeStateStore implements StateStoreApi {
       delete record.activeCommand;
       record.lastRunAt = now.toISOString();
       this.dueAt.set(instanceId, record.lastRunAt);
+      if (record.rolloutId !== undefined)
+        released = this.release(record.rolloutId, record.lane ?? '', outcome.status);
+      delete record.rolloutId;
+      delete record.lane;
     });
+    return result.ok && released ? { ok: true, release: released } : result;
+  }
+
+  /** The store's release: core's release() of the pool, in the same write as the outcome. */
+  private release(rolloutId: string, lane: string, status: Status): SlotRelease | undefined {
+    const entry = this.pools.get(`${rolloutId}/${lane}`);
+    if (!entry) return undefined; // Like the store: the outcome is recorded, nothing is left to release into.
+    const counted = countedAs(status);
+    const { pool, pauses } = release(entry.pool, counted);
+    entry.pool = pool;
+    return { rolloutId, lane, counted, pool: copy(pool), pauses };
   }
 
   async markOrphaned(
@@ -467,6 +569,141 @@ export class FakeStateStore implements StateStoreApi {
 
   async listAll(): Promise<InstanceRecord[]> {
     return [...this.records.values()].sort((a, b) => a.instanceId.localeCompare(b.instanceId)).map(copy);
+  }
+
+  async createRollout(input: NewRollout): Promise<CreateRolloutResult> {
+    this.calls.push('createRollout');
+    const { rolloutId } = input.plan;
+    newRollout(input, undefined); // Like the store: a plan it cannot write is refused first.
+    const existing = this.rolloutOf(rolloutId);
+    if (existing) return { created: false, rollout: existing, current: this.currentRolloutId === rolloutId };
+    const at = input.now.toISOString();
+    const previous = this.currentRolloutId;
+    if (previous !== undefined) {
+      // Like the store: the previous rollout names its successor, and its unfinished pools stop admitting.
+      Object.assign(this.rollouts.get(previous) ?? {}, { supersededBy: rolloutId, supersededAt: at });
+      for (const [key, entry] of this.pools) {
+        const unfinished = entry.pool.state === 'ROLLING' || entry.pool.state === 'PAUSED';
+        if (key.startsWith(`${previous}/`) && unfinished) {
+          entry.pool = { ...entry.pool, state: 'ABORTED' };
+          entry.supersededBy = rolloutId;
+        }
+      }
+    }
+    const rollout = newRollout(input, previous);
+    const { lanes, ...head } = rollout;
+    this.rollouts.set(rolloutId, head);
+    for (const [lane, pool] of Object.entries(lanes)) this.pools.set(`${rolloutId}/${lane}`, { pool });
+    this.currentRolloutId = rolloutId;
+    return {
+      created: true,
+      rollout: copy(rollout),
+      ...(previous === undefined ? {} : { superseded: previous }),
+    };
+  }
+
+  async getRollout(rolloutId: string): Promise<Rollout | undefined> {
+    return this.rolloutOf(rolloutId);
+  }
+
+  async currentRollout(): Promise<Rollout | undefined> {
+    return this.currentRolloutId === undefined ? undefined : this.rolloutOf(this.currentRolloutId);
+  }
+
+  async pauseRollout(
+    rolloutId: string,
+    options: { actor: string; now: Date },
+  ): Promise<RolloutControl | undefined> {
+    return this.control(rolloutId, 'paused', options, (pool) =>
+      pool.state === 'ROLLING' ? { ...pool, state: 'PAUSED' } : undefined,
+    );
+  }
+
+  async resumeRollout(
+    rolloutId: string,
+    options: { actor: string; now: Date },
+  ): Promise<RolloutControl | undefined> {
+    return this.control(rolloutId, 'resumed', options, (pool) =>
+      pool.state === 'PAUSED' ? resume(pool) : undefined,
+    );
+  }
+
+  async abortRollout(
+    rolloutId: string,
+    options: { actor: string; now: Date },
+  ): Promise<RolloutControl | undefined> {
+    return this.control(rolloutId, 'aborted', options, (pool) =>
+      pool.state === 'ROLLING' || pool.state === 'PAUSED' ? { ...pool, state: 'ABORTED' } : undefined,
+    );
+  }
+
+  async setGlobalPause(options: {
+    actor: string;
+    now: Date;
+    reason?: string;
+  }): Promise<{ changed: boolean; pause: GlobalPause }> {
+    this.calls.push('setGlobalPause');
+    if (this.pause) return { changed: false, pause: copy(this.pause) };
+    this.pause = {
+      since: options.now.toISOString(),
+      actor: options.actor,
+      ...(options.reason === undefined ? {} : { reason: options.reason }),
+    };
+    return { changed: true, pause: copy(this.pause) };
+  }
+
+  async clearGlobalPause(): Promise<{ changed: boolean; pause?: GlobalPause }> {
+    this.calls.push('clearGlobalPause');
+    const pause = this.pause;
+    this.pause = undefined;
+    return pause ? { changed: true, pause } : { changed: false };
+  }
+
+  async getGlobalPause(): Promise<GlobalPause | undefined> {
+    return this.pause ? copy(this.pause) : undefined;
+  }
+
+  /**
+   * Test setup: overwrite a pool's fields as they are, e.g. a pool past its threshold whose pause was never
+   * written (the release that crossed it died between its two writes).
+   */
+  setPool(rolloutId: string, lane: string, fields: Partial<Pool>): void {
+    const entry = this.pools.get(`${rolloutId}/${lane}`);
+    if (!entry) throw new Error(`no pool ${rolloutId}/${lane}`);
+    entry.pool = { ...entry.pool, ...fields };
+  }
+
+  private rolloutOf(rolloutId: string): Rollout | undefined {
+    const rollout = this.rollouts.get(rolloutId);
+    if (!rollout) return undefined;
+    const lanes = [...this.pools]
+      .filter(([key]) => key.startsWith(`${rolloutId}/`))
+      .map(([key, entry]) => [key.slice(rolloutId.length + 1), entry.pool] as const)
+      .sort(([a], [b]) => byKey(a, b));
+    return copy({ ...rollout, lanes: Object.fromEntries(lanes) });
+  }
+
+  /** Like the store's operator controls: every pool moved as `next` says, and who did it recorded. */
+  private control(
+    rolloutId: string,
+    action: 'paused' | 'resumed' | 'aborted',
+    options: { actor: string; now: Date },
+    next: (pool: Pool) => Pool | undefined,
+  ): RolloutControl | undefined {
+    this.calls.push(`${action}Rollout`);
+    const rollout = this.rollouts.get(rolloutId);
+    if (!rollout) return undefined;
+    const changed: string[] = [];
+    for (const [lane, pool] of Object.entries((this.rolloutOf(rolloutId) as Rollout).lanes)) {
+      const moved = next(pool);
+      if (!moved) continue;
+      (this.pools.get(`${rolloutId}/${lane}`) as { pool: Pool }).pool = moved;
+      changed.push(lane);
+    }
+    if (changed.length > 0) {
+      Object.assign(rollout, { [`${action}At`]: options.now.toISOString(), [`${action}By`]: options.actor });
+    }
+    return { rollout: this.rolloutOf(rolloutId) as Rollout, changed };
   }
 }
 

@@ -3,11 +3,24 @@
 // FakeStateStore the handler unit tests use. Everything a handler can observe through the API is here:
 // claims and their typed losses, the generation fence on every fenced write, leases, the active
 // command's conditions, outcomes, orphaning, the once-only notification mark, history order and the
-// queries. A fake that drifts from the store fails here, not silently in a handler test.
+// queries, and rollouts: slot pools, their admission, release, threshold pause, canary gate, operator
+// control, supersession and the global pause (docs/adr/0015-admission-slots-for-rollouts-and-quotas.md).
+// A fake that drifts from the store fails here, not silently in a handler test.
 // DynamoDB-only concerns (item layout, call counts, TTL, index pagination, conflict retries) stay in
 // state-store.test.ts.
+import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { beforeEach, describe, expect, it } from 'vitest';
+import { openPool, type Pool, type RolloutSettings } from '../../functions/core/admission.js';
 import { factsHash } from '../../functions/core/fingerprint.js';
+import {
+  type BundleChange,
+  type BundleContents,
+  bundleContents,
+  CANARY_LANE,
+  describeChange,
+  type LanePlan,
+  planRollout,
+} from '../../functions/core/rollout-plan.js';
 import type { HostFacts, PlannedPlaybook, Status } from '../../functions/core/types.js';
 import { InvalidInputError } from '../../functions/shared/errors.js';
 import type {
@@ -16,8 +29,11 @@ import type {
   ClaimResult,
   FencedResult,
   HistoryEvent,
+  OutcomeResult,
+  SlotRelease,
   StateStoreApi,
 } from '../../functions/shared/state-store-api.js';
+import { LANE_SK_PREFIX, ROLLOUT_PK_PREFIX } from '../../functions/shared/table-schema.js';
 import { createTestTable } from '../helpers/ddb.js';
 import { FakeStateStore } from '../helpers/fake-store.js';
 
@@ -28,12 +44,43 @@ const ACTOR = 'test';
 const ACCOUNT = '123456789012';
 const REGION = 'us-east-1';
 
-const IMPLEMENTATIONS: readonly { name: string; create: () => Promise<StateStoreApi> }[] = [
+/**
+ * A store, and a way to set a pool's fields as they are: the state a crash between a release and its pause
+ * write leaves, which no sequence of API calls can produce.
+ */
+interface Harness {
+  readonly store: StateStoreApi;
+  readonly setPool: (rolloutId: string, lane: string, fields: Partial<Pool>) => Promise<void>;
+}
+
+const IMPLEMENTATIONS: readonly { name: string; create: () => Promise<Harness> }[] = [
   {
     name: 'StateStore on DynamoDB Local',
-    create: async () => (await createTestTable({ historyDays: 30 })).store,
+    create: async () => {
+      const { store, doc, tableName } = await createTestTable({ historyDays: 30 });
+      const setPool = async (rolloutId: string, lane: string, fields: Partial<Pool>) => {
+        const entries = Object.entries(fields);
+        await doc.send(
+          new UpdateCommand({
+            TableName: tableName,
+            Key: { pk: `${ROLLOUT_PK_PREFIX}${rolloutId}`, sk: `${LANE_SK_PREFIX}${lane}` },
+            UpdateExpression: `SET ${entries.map((_, i) => `#f${i} = :v${i}`).join(', ')}`,
+            ConditionExpression: 'attribute_exists(pk)',
+            ExpressionAttributeNames: Object.fromEntries(entries.map(([name], i) => [`#f${i}`, name])),
+            ExpressionAttributeValues: Object.fromEntries(entries.map(([, value], i) => [`:v${i}`, value])),
+          }),
+        );
+      };
+      return { store, setPool };
+    },
   },
-  { name: 'FakeStateStore', create: async () => new FakeStateStore({ accountId: ACCOUNT, region: REGION }) },
+  {
+    name: 'FakeStateStore',
+    create: async () => {
+      const store = new FakeStateStore({ accountId: ACCOUNT, region: REGION });
+      return { store, setPool: async (rolloutId, lane, fields) => store.setPool(rolloutId, lane, fields) };
+    },
+  },
 ];
 
 function facts(instanceId: string, overrides: Partial<HostFacts> = {}): HostFacts {
@@ -76,11 +123,50 @@ function refused(result: FencedResult): Extract<FencedResult, { ok: false }> {
   return result;
 }
 
+function released(result: OutcomeResult): SlotRelease {
+  if (!result.ok) throw new Error(`expected a recorded outcome, got: ${result.message}`);
+  if (!result.release) throw new Error('expected the outcome to release a rollout slot');
+  return result.release;
+}
+
+/** A lane of a plan: `due` instances, limits as counts, its pool opened by core/admission.ts. */
+function lane(due: number, maxConcurrent: number, maxErrors = 0): Pick<LanePlan, 'pool'> {
+  const settings: RolloutSettings = {
+    maxConcurrent: { kind: 'count', value: maxConcurrent },
+    maxErrors: { kind: 'count', value: maxErrors },
+  };
+  return { pool: openPool(settings, due) };
+}
+
+/** What a bundle holds, and what it changed (the first rollout's change), as the sweep computes them. */
+function bundle(bundleHash: string): { contents: BundleContents; change: BundleChange } {
+  const contents = bundleContents({ defaults: {}, rules: [{ name: 'web' }] }, bundleHash, {
+    'web.yml': `${bundleHash}-web`,
+  });
+  return { contents, change: describeChange(undefined, contents) };
+}
+
+/** A pool as openPool makes it, with `fields` changed. */
+function pool(total: number, limit: number, maxErrors: number, fields: Partial<Pool> = {}): Pool {
+  return {
+    state: 'ROLLING',
+    total,
+    limit,
+    maxErrors,
+    inFlight: 0,
+    started: 0,
+    succeeded: 0,
+    failed: 0,
+    ...fields,
+  };
+}
+
 describe.each(IMPLEMENTATIONS)('StateStoreApi contract: $name', ({ create }) => {
   let store: StateStoreApi;
+  let setPool: Harness['setPool'];
 
   beforeEach(async () => {
-    store = await create();
+    ({ store, setPool } = await create());
   });
 
   const claim = (
@@ -1079,6 +1165,469 @@ describe.each(IMPLEMENTATIONS)('StateStoreApi contract: $name', ({ create }) => 
       expect(await store.listAll()).toEqual([]);
       expect(await store.listByStatus('PENDING')).toEqual([]);
       expect(await store.getInstance('i-1')).toBeUndefined();
+    });
+  });
+
+  describe('rollouts and admission', () => {
+    const createRollout = (
+      rolloutId: string,
+      lanes: Readonly<Record<string, Pick<LanePlan, 'pool'>>>,
+      now = T0,
+    ) => {
+      const due = Object.values(lanes).reduce((sum, { pool }) => sum + pool.total, 0);
+      const plan = { rolloutId, bundleHash: `hash-${rolloutId}`, due, notes: [], lanes };
+      return store.createRollout({ plan, ...bundle(plan.bundleHash), actor: ACTOR, now });
+    };
+    const rolloutClaim = (
+      instanceId: string,
+      rolloutId: string,
+      laneName: string,
+      now = at(10),
+      reason: ClaimReason = 'fingerprint-changed',
+    ): Promise<ClaimResult> =>
+      store.claim(instanceId, {
+        reason,
+        leaseSeconds: 60,
+        actor: ACTOR,
+        now,
+        admission: { rollout: { rolloutId, lane: laneName } },
+      });
+    const lanesOf = async (rolloutId: string) => (await store.getRollout(rolloutId))?.lanes;
+    /** A release into lane `default` of rollout `r1` that did not pause it. */
+    const releaseOf = (counted: SlotRelease['counted'], after: Pool): SlotRelease => ({
+      rolloutId: 'r1',
+      lane: 'default',
+      counted,
+      pool: after,
+      pauses: false,
+    });
+    /** A claim admission refused in lane `default` of rollout `r1`, without its message. */
+    const refusal = (reason: string) => ({ won: false, reason, rolloutId: 'r1', lane: 'default' });
+
+    /** Instances whose first run succeeded (g1): a rollout re-provisions them ('fingerprint-changed'). */
+    async function provisioned(...instanceIds: string[]): Promise<void> {
+      for (const instanceId of instanceIds) {
+        await store.upsertDetection(facts(instanceId), { held: false, actor: ACTOR, now: T0 });
+        won(await claim(instanceId, 'new', T0, 0));
+        expect(
+          await store.recordOutcome(instanceId, 1, { status: 'SUCCESS', fingerprint: 'fp-0' }, at(1)),
+        ).toEqual({ ok: true });
+      }
+    }
+
+    it('createRollout writes the rollout and a pool per lane, and makes it current; the same id is returned as is', async () => {
+      expect(await store.currentRollout()).toBeUndefined();
+
+      const plan = planRollout({
+        bundleHash: 'a'.repeat(64),
+        due: Array.from({ length: 10 }, (_, i) => ({
+          instanceId: `i-${i}`,
+          groups: ['all'],
+          rules: ['web'],
+        })),
+        rules: {
+          defaults: {
+            rollout: {
+              maxConcurrent: { kind: 'count', value: 2 },
+              maxErrors: { kind: 'percent', value: 10 },
+              canary: { count: 2 },
+            },
+          },
+          rules: [{ name: 'web' }],
+        },
+      });
+      const created = await store.createRollout({
+        plan,
+        ...bundle(plan.bundleHash),
+        actor: ACTOR,
+        now: T0,
+      });
+      const again = await createRollout(plan.rolloutId, { default: lane(99, 9) }, at(50));
+
+      const rollout = {
+        rolloutId: 'r-aaaaaaaaaaaa',
+        bundleHash: 'a'.repeat(64),
+        due: 10,
+        notes: [],
+        ...bundle(plan.bundleHash),
+        createdAt: T0.toISOString(),
+        createdBy: ACTOR,
+        // Canaries first, at the concurrency they had in their lane and no error allowed; the rest after.
+        lanes: { [CANARY_LANE]: pool(2, 2, 0), default: pool(8, 2, 0) },
+      };
+      expect(created).toEqual({ created: true, rollout });
+      expect(again).toEqual({ created: false, rollout, current: true });
+      expect(await store.getRollout(plan.rolloutId)).toEqual(rollout);
+      expect(await store.currentRollout()).toEqual(rollout);
+      expect(await store.getRollout('r404')).toBeUndefined();
+      // A lane with nothing due is done from the start; a plan without lanes still records its bundle.
+      expect((await createRollout('r2', { default: lane(0, 1) })).rollout.lanes.default?.state).toBe('DONE');
+      expect((await createRollout('r3', {})).rollout).toMatchObject({
+        due: 0,
+        lanes: {},
+        previousRolloutId: 'r2',
+      });
+    });
+
+    it('createRollout refuses a plan with more lanes than one transaction can create, writing nothing', async () => {
+      const lanes = Object.fromEntries(Array.from({ length: 41 }, (_, i) => [`rule:${i}`, lane(1, 1)]));
+
+      await expect(createRollout('r1', lanes)).rejects.toThrow(
+        new InvalidInputError('createRollout(r1): 41 lanes; at most 40'),
+      );
+      expect(await store.getRollout('r1')).toBeUndefined();
+      expect(await store.currentRollout()).toBeUndefined();
+    });
+
+    it('acquires slots up to the limit, then refuses with the pool that is full, leaving the record as it was', async () => {
+      await provisioned('i-1', 'i-2', 'i-3');
+      await createRollout('r1', { default: lane(5, 2) });
+
+      const first = won(await rolloutClaim('i-1', 'r1', 'default'));
+      won(await rolloutClaim('i-2', 'r1', 'default'));
+      const before = await store.getInstance('i-3');
+      const full = await rolloutClaim('i-3', 'r1', 'default');
+
+      expect(first).toMatchObject({
+        generation: 2,
+        slot: { rolloutId: 'r1', lane: 'default', acquired: true },
+      });
+      const poolNow = pool(5, 2, 0, { inFlight: 2, started: 2 });
+      expect(full).toEqual({
+        ...refusal('full'),
+        pool: poolNow,
+        message:
+          'i-3: rollout r1 lane default is full: 2/5 started, 2 running, 0 succeeded, 0 failed (pauses after 0), at most 2 at once — ROLLING',
+      });
+      expect(await store.getInstance('i-3')).toEqual(before);
+      expect(await store.getInstance('i-1')).toMatchObject({
+        status: 'RUNNING',
+        rolloutId: 'r1',
+        lane: 'default',
+      });
+      expect(await lanesOf('r1')).toEqual({ default: poolNow });
+      expect((await historyOf('i-1', 'CLAIMED')).at(-1)?.details).toEqual({
+        executionName: 'i-1-g2',
+        leaseExpiresAt: at(70).toISOString(),
+        rolloutId: 'r1',
+        lane: 'default',
+        acquired: true,
+      });
+    });
+
+    it('concurrent claims never take more slots than the limit', async () => {
+      const ids = Array.from({ length: 8 }, (_, i) => `i-${i + 1}`);
+      await provisioned(...ids);
+      await createRollout('r1', { default: lane(8, 3) });
+
+      const results = await Promise.all(ids.map((id) => rolloutClaim(id, 'r1', 'default')));
+
+      expect(results.filter((r) => r.won)).toHaveLength(3);
+      expect(results.filter((r) => !r.won).map((r) => !r.won && r.reason)).toEqual(Array(5).fill('full'));
+      expect((await lanesOf('r1'))?.default).toEqual(pool(8, 3, 0, { inFlight: 3, started: 3 }));
+    });
+
+    it('an instance is started at most once per rollout: its marker refuses a second start', async () => {
+      await provisioned('i-1');
+      await createRollout('r1', { default: lane(3, 3) });
+      won(await rolloutClaim('i-1', 'r1', 'default'));
+      released(await store.recordOutcome('i-1', 2, { status: 'SUCCESS', fingerprint: 'fp-1' }, at(20)));
+
+      const again = await rolloutClaim('i-1', 'r1', 'default', at(30));
+
+      expect(again).toEqual({
+        ...refusal('already-started'),
+        message: `i-1: was already started in rollout r1 (g2 at ${at(10).toISOString()}); an instance runs at most once per rollout`,
+      });
+      expect(await store.getInstance('i-1')).toMatchObject({ status: 'SUCCESS', generation: 2 });
+      expect((await lanesOf('r1'))?.default).toMatchObject({ started: 1, inFlight: 0, succeeded: 1 });
+    });
+
+    it('an outcome releases the slot: counted as succeeded or failed, given back by the record; the last ends the pool DONE', async () => {
+      await provisioned('i-1', 'i-2', 'i-3');
+      await createRollout('r1', { default: lane(3, 3, 1) });
+      for (const id of ['i-1', 'i-2', 'i-3']) won(await rolloutClaim(id, 'r1', 'default'));
+
+      const success = released(
+        await store.recordOutcome('i-1', 2, { status: 'SUCCESS', fingerprint: 'fp-1' }, at(20)),
+      );
+      const skipped = released(await store.recordOutcome('i-2', 2, { status: 'SKIPPED' }, at(21)));
+      const partial = released(
+        await store.recordOutcome('i-3', 2, { status: 'PARTIAL', reason: 'b.yml failed' }, at(22)),
+      );
+
+      expect(success).toEqual(
+        releaseOf('succeeded', pool(3, 3, 1, { inFlight: 2, started: 3, succeeded: 1 })),
+      );
+      expect(skipped).toMatchObject({ counted: 'succeeded', pool: { inFlight: 1, succeeded: 2 } });
+      expect(partial).toEqual(
+        releaseOf('failed', pool(3, 3, 1, { state: 'DONE', started: 3, succeeded: 2, failed: 1 })),
+      );
+      const record = await store.getInstance('i-3');
+      expect(record).toMatchObject({ status: 'PARTIAL', reason: 'b.yml failed' });
+      expect(record?.rolloutId).toBeUndefined();
+      expect(record?.lane).toBeUndefined();
+      expect((await lanesOf('r1'))?.default).toEqual(partial.pool);
+      // A run without a slot records its outcome as before, and releases nothing.
+      won(await claim('i-3', 'operator-retry', at(30), 2));
+      expect(await store.recordOutcome('i-3', 3, { status: 'SUCCESS' }, at(31))).toEqual({ ok: true });
+      expect((await lanesOf('r1'))?.default).toEqual(partial.pool);
+    });
+
+    it('crossing the error threshold pauses the pool once: of two concurrent releases exactly one pauses', async () => {
+      await provisioned('i-1', 'i-2', 'i-3', 'i-4');
+      await createRollout('r1', { default: lane(4, 3) });
+      for (const id of ['i-1', 'i-2', 'i-3']) won(await rolloutClaim(id, 'r1', 'default'));
+
+      const releases = (
+        await Promise.all(
+          ['i-1', 'i-2'].map((id) =>
+            store.recordOutcome(id, 2, { status: 'FAILED', reason: 'boom' }, at(20)),
+          ),
+        )
+      ).map(released);
+      const next = await rolloutClaim('i-4', 'r1', 'default', at(30));
+      const last = released(await store.recordOutcome('i-3', 2, { status: 'FAILED' }, at(40)));
+
+      expect(releases.filter((r) => r.pauses)).toHaveLength(1);
+      expect(releases.find((r) => r.pauses)?.pool).toMatchObject({ state: 'PAUSED', started: 3 });
+      expect(lost(next)).toMatchObject({ reason: 'paused', rolloutId: 'r1', lane: 'default' });
+      expect(lost(next).pauses).toBeUndefined();
+      expect(lost(next).message).toContain(
+        'i-4: rollout r1 lane default is paused; autoprov rollout resume r1 (or abort)',
+      );
+      expect(last).toEqual(releaseOf('failed', pool(4, 3, 0, { state: 'PAUSED', started: 3, failed: 3 })));
+      expect(await store.getInstance('i-4')).toMatchObject({ status: 'SUCCESS', generation: 1 });
+    });
+
+    it('admits nothing once failures pass the threshold, even before the pause is written; that refusal writes it', async () => {
+      await provisioned('i-1', 'i-2', 'i-3');
+      await createRollout('r1', { default: lane(3, 2) });
+      won(await rolloutClaim('i-1', 'r1', 'default'));
+      expect(released(await store.recordOutcome('i-1', 2, { status: 'FAILED' }, at(20))).pauses).toBe(true);
+      // As if the release that crossed the threshold died before its pause write.
+      await setPool('r1', 'default', { state: 'ROLLING' });
+
+      const refusal = lost(await rolloutClaim('i-2', 'r1', 'default', at(30)));
+      const after = lost(await rolloutClaim('i-3', 'r1', 'default', at(31)));
+
+      expect(refusal).toMatchObject({
+        reason: 'error-threshold',
+        pauses: true,
+        pool: pool(3, 2, 0, { state: 'PAUSED', started: 1, failed: 1 }),
+      });
+      expect(refusal.message).toBe(
+        'i-2: rollout r1 lane default is past its error threshold: 1/3 started, 0 running, 0 succeeded, 1 failed (pauses after 0), at most 2 at once — PAUSED',
+      );
+      expect(after).toMatchObject({ reason: 'paused' });
+      expect(after.pauses).toBeUndefined();
+      expect((await lanesOf('r1'))?.default).toMatchObject({ state: 'PAUSED', started: 1 });
+    });
+
+    it('other lanes wait until every canary succeeded', async () => {
+      await provisioned('i-c', 'i-1');
+      await createRollout('r1', { [CANARY_LANE]: lane(1, 1), default: lane(1, 1) });
+
+      const waiting = await rolloutClaim('i-1', 'r1', 'default');
+      won(await rolloutClaim('i-c', 'r1', CANARY_LANE));
+      const stillWaiting = await rolloutClaim('i-1', 'r1', 'default', at(11));
+      released(await store.recordOutcome('i-c', 2, { status: 'SUCCESS' }, at(20)));
+      const admitted = await rolloutClaim('i-1', 'r1', 'default', at(30));
+
+      expect(waiting).toEqual({
+        ...refusal('canary-pending'),
+        message:
+          'i-1: rollout r1 lane default waits until every canary succeeded (lane canary: 0/1 started, 0 running, 0 succeeded, 0 failed (pauses after 0), at most 1 at once — ROLLING)',
+      });
+      expect(lost(stillWaiting).reason).toBe('canary-pending');
+      expect(won(admitted).slot).toEqual({ rolloutId: 'r1', lane: 'default', acquired: true });
+      expect(await lanesOf('r1')).toEqual({
+        [CANARY_LANE]: pool(1, 1, 0, { state: 'DONE', started: 1, succeeded: 1 }),
+        default: pool(1, 1, 0, { inFlight: 1, started: 1 }),
+      });
+    });
+
+    it('a failed canary keeps the other lanes waiting; a full lane behind the canary gate says canary-pending', async () => {
+      await provisioned('i-c', 'i-1');
+      await createRollout('r1', { [CANARY_LANE]: lane(1, 1), default: lane(1, 1) });
+      won(await rolloutClaim('i-c', 'r1', CANARY_LANE));
+      expect(released(await store.recordOutcome('i-c', 2, { status: 'FAILED' }, at(20))).pauses).toBe(true);
+      await setPool('r1', 'default', { inFlight: 1 });
+
+      const waiting = lost(await rolloutClaim('i-1', 'r1', 'default', at(30)));
+
+      // core/admission.ts admit(): the canary gate comes before a full pool.
+      expect(waiting).toMatchObject({ reason: 'canary-pending', pool: pool(1, 1, 0, { inFlight: 1 }) });
+    });
+
+    it('the global pause refuses every claim under admission, first provisioning included, and says why', async () => {
+      await provisioned('i-1');
+      await store.upsertDetection(facts('i-new'), { held: false, actor: ACTOR, now: T0 });
+      await createRollout('r1', { default: lane(1, 1) });
+      expect(await store.getGlobalPause()).toBeUndefined();
+
+      const paused = await store.setGlobalPause({ actor: 'ops', now: at(5), reason: 'incident 42' });
+      const pausedAgain = await store.setGlobalPause({ actor: 'other', now: at(6) });
+      const first = await store.claim('i-new', {
+        reason: 'new',
+        leaseSeconds: 60,
+        actor: ACTOR,
+        now: at(10),
+        admission: {},
+      });
+      const reprovision = await rolloutClaim('i-1', 'r1', 'default');
+
+      const pause = { since: at(5).toISOString(), actor: 'ops', reason: 'incident 42' };
+      expect(paused).toEqual({ changed: true, pause });
+      expect(pausedAgain).toEqual({ changed: false, pause });
+      expect(await store.getGlobalPause()).toEqual(pause);
+      const message = `no claims while paused (autoprov pause by ops since ${at(5).toISOString()}: incident 42); autoprov resume lifts it`;
+      expect(first).toEqual({ won: false, reason: 'globally-paused', message: `i-new: ${message}` });
+      expect(reprovision).toEqual({ won: false, reason: 'globally-paused', message: `i-1: ${message}` });
+      expect(await store.getInstance('i-new')).toMatchObject({ status: 'PENDING', generation: 0 });
+      expect((await lanesOf('r1'))?.default).toEqual(pool(1, 1, 0));
+
+      expect(await store.clearGlobalPause()).toEqual({ changed: true, pause });
+      expect(await store.clearGlobalPause()).toEqual({ changed: false });
+      expect(await store.getGlobalPause()).toBeUndefined();
+      const firstAfter = won(
+        await store.claim('i-new', {
+          reason: 'new',
+          leaseSeconds: 60,
+          actor: ACTOR,
+          now: at(20),
+          admission: {},
+        }),
+      );
+      expect(firstAfter.slot).toBeUndefined();
+      expect(won(await rolloutClaim('i-1', 'r1', 'default', at(20))).slot?.acquired).toBe(true);
+    });
+
+    it('a claim without admission is the plain claim: no pause, no slot', async () => {
+      await store.upsertDetection(facts('i-1'), { held: false, actor: ACTOR, now: T0 });
+      await store.setGlobalPause({ actor: 'ops', now: T0 });
+
+      expect(await claim('i-1', 'new', at(1), 0)).toEqual({
+        won: true,
+        generation: 1,
+        executionName: 'i-1-g1',
+        leaseExpiresAt: at(61).toISOString(),
+      });
+    });
+
+    it('a reclaim after the lease expired keeps the slot the instance holds, in the same rollout or plain', async () => {
+      await provisioned('i-1', 'i-2');
+      await createRollout('r1', { default: lane(2, 1) });
+      won(await rolloutClaim('i-1', 'r1', 'default', at(10))); // g2, lease until at(70)
+
+      const reclaim = won(await rolloutClaim('i-1', 'r1', 'default', at(70), 'lease-expired'));
+      const other = await rolloutClaim('i-2', 'r1', 'default', at(71));
+      const plainReclaim = won(await claim('i-1', 'lease-expired', at(200), 3));
+      const stale = await store.recordOutcome('i-1', 2, { status: 'FAILED' }, at(201));
+      const outcome = released(await store.recordOutcome('i-1', 4, { status: 'SUCCESS' }, at(202)));
+
+      expect(reclaim).toMatchObject({
+        generation: 3,
+        slot: { rolloutId: 'r1', lane: 'default', acquired: false },
+      });
+      expect(lost(other).reason).toBe('full');
+      expect(plainReclaim.generation).toBe(4);
+      expect(plainReclaim.slot).toBeUndefined();
+      expect(stale).toEqual({
+        ok: false,
+        currentGeneration: 4,
+        message: 'recordOutcome: fenced on g2 but the record is at g4 (RUNNING)',
+      });
+      expect(outcome.pool).toEqual(pool(2, 1, 0, { started: 1, succeeded: 1 }));
+    });
+
+    it('resume rolls a paused pool again, its threshold raised to failed + maxErrors', async () => {
+      await provisioned('i-1', 'i-2', 'i-3');
+      await createRollout('r1', { default: lane(5, 2, 1) });
+      won(await rolloutClaim('i-1', 'r1', 'default'));
+      won(await rolloutClaim('i-2', 'r1', 'default'));
+      released(await store.recordOutcome('i-1', 2, { status: 'FAILED' }, at(20)));
+      expect(released(await store.recordOutcome('i-2', 2, { status: 'FAILED' }, at(21))).pauses).toBe(true);
+
+      const resumed = await store.resumeRollout('r1', { actor: 'ops', now: at(30) });
+      const again = await store.resumeRollout('r1', { actor: 'ops', now: at(31) });
+
+      expect(resumed?.changed).toEqual(['default']);
+      expect(resumed?.rollout).toMatchObject({ resumedAt: at(30).toISOString(), resumedBy: 'ops' });
+      expect(resumed?.rollout.lanes.default).toEqual(pool(5, 2, 3, { started: 2, failed: 2 }));
+      expect(again?.changed).toEqual([]);
+      expect(await store.resumeRollout('r404', { actor: 'ops', now: at(31) })).toBeUndefined();
+      expect(won(await rolloutClaim('i-3', 'r1', 'default', at(40))).slot?.acquired).toBe(true);
+    });
+
+    it('pause and abort stop admission; runs in flight still release', async () => {
+      await provisioned('i-1', 'i-2');
+      await createRollout('r1', { default: lane(4, 2, 5) });
+      won(await rolloutClaim('i-1', 'r1', 'default'));
+
+      const paused = await store.pauseRollout('r1', { actor: 'ops', now: at(20) });
+      const whilePaused = await rolloutClaim('i-2', 'r1', 'default', at(21));
+      const aborted = await store.abortRollout('r1', { actor: 'ops', now: at(22) });
+      const whileAborted = await rolloutClaim('i-2', 'r1', 'default', at(23));
+      const outcome = released(await store.recordOutcome('i-1', 2, { status: 'SUCCESS' }, at(24)));
+      const resumed = await store.resumeRollout('r1', { actor: 'ops', now: at(25) });
+
+      expect(paused?.changed).toEqual(['default']);
+      expect(paused?.rollout).toMatchObject({ pausedAt: at(20).toISOString(), pausedBy: 'ops' });
+      expect(lost(whilePaused).reason).toBe('paused');
+      expect(aborted?.changed).toEqual(['default']);
+      expect(aborted?.rollout).toMatchObject({ abortedAt: at(22).toISOString(), abortedBy: 'ops' });
+      expect(lost(whileAborted)).toMatchObject({ reason: 'aborted', pool: { state: 'ABORTED' } });
+      expect(outcome).toEqual(
+        releaseOf('succeeded', pool(4, 2, 5, { state: 'ABORTED', started: 1, succeeded: 1 })),
+      );
+      expect(resumed?.changed).toEqual([]);
+      expect(await store.getInstance('i-2')).toMatchObject({ status: 'SUCCESS', generation: 1 });
+    });
+
+    it('a newer rollout supersedes an unfinished one: its pools stop admitting, its runs still release into it', async () => {
+      await provisioned('i-1', 'i-2');
+      await createRollout('r1', { default: lane(2, 1), [CANARY_LANE]: lane(0, 1) });
+      won(await rolloutClaim('i-1', 'r1', 'default'));
+
+      const created = await createRollout('r2', { default: lane(2, 2) }, at(20));
+      const old = await rolloutClaim('i-2', 'r1', 'default', at(21));
+      const unknownLane = await rolloutClaim('i-2', 'r2', 'web', at(21));
+      const current = won(await rolloutClaim('i-2', 'r2', 'default', at(22)));
+      const outcome = released(await store.recordOutcome('i-1', 2, { status: 'SUCCESS' }, at(23)));
+      const recreated = await createRollout('r1', { default: lane(2, 1) }, at(24));
+
+      expect(created).toMatchObject({
+        created: true,
+        superseded: 'r1',
+        rollout: { previousRolloutId: 'r1' },
+      });
+      expect((await store.currentRollout())?.rolloutId).toBe('r2');
+      const r1 = await store.getRollout('r1');
+      expect(r1).toMatchObject({ supersededBy: 'r2', supersededAt: at(20).toISOString() });
+      expect(r1?.lanes).toEqual({
+        [CANARY_LANE]: pool(0, 1, 0, { state: 'DONE' }),
+        default: pool(2, 1, 0, { state: 'ABORTED', started: 1, succeeded: 1 }),
+      });
+      expect(lost(old)).toMatchObject({ reason: 'superseded', rolloutId: 'r1', lane: 'default' });
+      expect(lost(old).message).toContain('i-2: rollout r1 lane default was superseded by rollout r2');
+      expect(unknownLane).toEqual({
+        won: false,
+        reason: 'no-rollout',
+        rolloutId: 'r2',
+        lane: 'web',
+        message: 'i-2: rollout r2 has no lane web',
+      });
+      expect(current.slot).toEqual({ rolloutId: 'r2', lane: 'default', acquired: true });
+      expect(outcome).toMatchObject({
+        rolloutId: 'r1',
+        pool: { state: 'ABORTED', inFlight: 0, succeeded: 1 },
+      });
+      expect(recreated).toMatchObject({
+        created: false,
+        current: false,
+        rollout: { rolloutId: 'r1', supersededBy: 'r2' },
+      });
     });
   });
 });

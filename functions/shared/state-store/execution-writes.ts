@@ -1,14 +1,17 @@
 // The writes a workflow execution makes on its record, each fenced on its generation (fencing.ts): the
 // lease, the match (plan and fingerprint, with the RUN item), the active command, one playbook's result
-// (with the RUN item) and the run's outcome, whose legality core/status.ts decides.
+// (with the RUN item) and the run's outcome, whose legality core/status.ts decides (and which releases the
+// run's rollout slot, if it holds one: rollouts.ts).
 import { assertTransition, isTerminal } from '../../core/status.js';
 import type { PlannedPlaybook, Status } from '../../core/types.js';
 import { InvalidInputError } from '../errors.js';
-import type { ActiveCommand, FencedResult, PlaybookRecord } from '../state-store-api.js';
+import type { ActiveCommand, FencedResult, OutcomeResult, PlaybookRecord } from '../state-store-api.js';
 import { RUN_SK } from '../table-schema.js';
+import { readClaimTarget } from './claim.js';
 import { fenced } from './fencing.js';
 import type { StoreContext } from './io.js';
 import { type Item, packHash, plain } from './items.js';
+import { recordOutcomeReleasing } from './rollouts.js';
 
 export async function extendLease(
   ctx: StoreContext,
@@ -154,7 +157,7 @@ export async function recordOutcome(
   generation: number,
   outcome: { status: Status; reason?: string; fingerprint?: string },
   now: Date,
-): Promise<FencedResult> {
+): Promise<OutcomeResult> {
   if (!isTerminal(outcome.status)) {
     throw new InvalidInputError(
       `recordOutcome(${instanceId} g${generation}): ${outcome.status} is not a run outcome; use one of SUCCESS, PARTIAL, FAILED, SKIPPED.`,
@@ -175,9 +178,16 @@ export async function recordOutcome(
     values[':fingerprint'] = packHash(outcome.fingerprint);
     if (outcome.status === 'SUCCESS') sets.push('lastSuccessFingerprint = :fingerprint');
   }
-  return fenced(ctx, 'recordOutcome', instanceId, generation, now, {
-    update: `SET ${sets.join(', ')} REMOVE ${removes.join(', ')}`,
-    values,
-    names: { '#reason': 'reason' },
-  });
+  // The rollout slot the run holds, if any (rollouts.ts): released in the same transaction. Read first; the
+  // fence keeps it true, since only a claim (a new generation) takes a slot and only an outcome (no longer
+  // RUNNING) gives it back.
+  const { rolloutId, lane = '' } = (await readClaimTarget(ctx, instanceId)) ?? {};
+  const names: Record<string, string> = { '#reason': 'reason' };
+  if (rolloutId !== undefined) {
+    removes.push('rolloutId', '#lane');
+    names['#lane'] = 'lane';
+  }
+  const write = { update: `SET ${sets.join(', ')} REMOVE ${removes.join(', ')}`, values, names };
+  if (rolloutId === undefined) return fenced(ctx, 'recordOutcome', instanceId, generation, now, write);
+  return recordOutcomeReleasing(ctx, instanceId, generation, now, write, { rolloutId, lane }, outcome);
 }

@@ -1,10 +1,19 @@
 // The store's context and its calls to DynamoDB: writes retried while they meet a concurrent
-// transaction on the same item (CONFLICT_ATTEMPTS), the transaction cancellation reasons, paged queries,
+// transaction on the same item (CONFLICT_ATTEMPTS; a claim's ConditionCheck on `CONTROL/PAUSE` is one for
+// the pause's own writes), the transaction cancellation reasons, paged queries,
 // batched reads, and reading one instance's items in one Query.
-import { type CancellationReason, TransactionCanceledException } from '@aws-sdk/client-dynamodb';
+import {
+  type CancellationReason,
+  ConditionalCheckFailedException,
+  TransactionCanceledException,
+} from '@aws-sdk/client-dynamodb';
 import {
   BatchGetCommand,
+  DeleteCommand,
+  type DeleteCommandOutput,
   type DynamoDBDocumentClient,
+  PutCommand,
+  type PutCommandOutput,
   QueryCommand,
   type QueryCommandInput,
   type TransactWriteCommand,
@@ -38,13 +47,18 @@ const CONFLICT_ATTEMPTS = 4;
  */
 export function send(ctx: StoreContext, command: UpdateCommand): Promise<UpdateCommandOutput>;
 export function send(ctx: StoreContext, command: TransactWriteCommand): Promise<TransactWriteCommandOutput>;
+export function send(ctx: StoreContext, command: PutCommand): Promise<PutCommandOutput>;
+export function send(ctx: StoreContext, command: DeleteCommand): Promise<DeleteCommandOutput>;
 export async function send(
   ctx: StoreContext,
-  command: UpdateCommand | TransactWriteCommand,
-): Promise<UpdateCommandOutput | TransactWriteCommandOutput> {
+  command: UpdateCommand | TransactWriteCommand | PutCommand | DeleteCommand,
+): Promise<UpdateCommandOutput | TransactWriteCommandOutput | PutCommandOutput | DeleteCommandOutput> {
   for (let attempt = 1; ; attempt++) {
     try {
-      return command instanceof UpdateCommand ? await ctx.doc.send(command) : await ctx.doc.send(command);
+      if (command instanceof UpdateCommand) return await ctx.doc.send(command);
+      if (command instanceof PutCommand) return await ctx.doc.send(command);
+      if (command instanceof DeleteCommand) return await ctx.doc.send(command);
+      return await ctx.doc.send(command);
     } catch (error) {
       if (!isTransactionConflict(error)) throw error;
       if (attempt >= CONFLICT_ATTEMPTS) {
@@ -55,6 +69,17 @@ export async function send(
       }
       await sleep(Math.random() * 25 * 2 ** attempt);
     }
+  }
+}
+
+/** A conditional update: true when it was applied, false when its condition failed. */
+export async function applied(ctx: StoreContext, command: UpdateCommand): Promise<boolean> {
+  try {
+    await send(ctx, command);
+    return true;
+  } catch (error) {
+    if (error instanceof ConditionalCheckFailedException) return false;
+    throw error;
   }
 }
 

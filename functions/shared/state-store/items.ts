@@ -85,3 +85,19 @@ export function toHistoryEvent(item: Item): HistoryEvent {
 export function plain<T>(value: T): T {
   return JSON.parse(JSON.stringify(value)) as T;
 }
+
+/**
+ * The scalar attributes (strings, numbers, booleans) of an item in the wire format, as an error returns it
+ * (ALL_OLD is not unmarshalled); nested values are left out.
+ */
+export function scalars(raw: Record<string, unknown> | undefined): Item | undefined {
+  if (!raw) return undefined;
+  const item: Item = {};
+  for (const [key, value] of Object.entries(raw)) {
+    const wire = value as { S?: string; N?: string; BOOL?: boolean };
+    if (wire.S !== undefined) item[key] = wire.S;
+    else if (wire.N !== undefined) item[key] = Number(wire.N);
+    else if (wire.BOOL !== undefined) item[key] = wire.BOOL;
+  }
+  return item;
+}
