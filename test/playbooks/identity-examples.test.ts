@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApplyPlaybooksParameters } from '../../functions/core/ssm-parameters.js';
+import { agentPython3 } from '../helpers/agent-python.js';
 import { playbooksDir } from '../helpers/paths.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'autoprov-identity-'));
@@ -22,7 +23,8 @@ const env = {
   ANSIBLE_RETRY_FILES_ENABLED: '0',
   HOME: join(scratch, 'home'),
 };
-const python3 = spawnSync('bash', ['-c', 'command -v python3'], { encoding: 'utf8' }).stdout.trim();
+/** The document's interpreter (`PYTHON_INTERPRETER=$(which python3)` on the agent). */
+const python3 = agentPython3();
 
 beforeAll(() => {
   const probe = spawnSync('ansible-playbook', ['--version'], { env, encoding: 'utf8' });

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadRulesFile } from '../../functions/core/rules.js';
+import { agentPython3 } from '../helpers/agent-python.js';
 import { playbooksDir } from '../helpers/paths.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'autoprov-samples-'));
@@ -30,8 +31,8 @@ interface Run {
   readonly changed: number;
 }
 
-/** The document's interpreter (`PYTHON_INTERPRETER=$(which python3)`): no interpreter discovery run. */
-const python3 = spawnSync('bash', ['-c', 'command -v python3'], { encoding: 'utf8' }).stdout.trim();
+/** The document's interpreter (`PYTHON_INTERPRETER=$(which python3)` on the agent): no interpreter discovery run. */
+const python3 = agentPython3();
 
 function runPlaybook(
   file: string,
