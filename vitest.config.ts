@@ -64,7 +64,9 @@ export default defineConfig({
         extends: true,
         // Real ansible-playbook runs take seconds each, more on a loaded machine: generous safety nets only,
         // never what a test's outcome depends on (the tests control time through the local stack's clock).
-        test: { name: 'e2e', include: E2E_TESTS, testTimeout: 300_000, hookTimeout: 600_000 },
+        // Three workers: an e2e file spends much of its time waiting (child processes, DynamoDB Local, the
+        // SDK's backoff under injected throttling), and with two workers a core was idle about half the time.
+        test: { name: 'e2e', include: E2E_TESTS, testTimeout: 300_000, hookTimeout: 600_000, maxWorkers: 3 },
       },
     ],
   },
