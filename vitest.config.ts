@@ -19,7 +19,7 @@ export const INTEGRATION_TESTS = [
   'test/cli/autoprov.test.ts',
   'test/functions/{event-detector,sweep}.test.ts',
   'test/shared/**/*.test.ts',
-  'test/cli/{doctor,history,plan,retry,status}.test.ts',
+  'test/cli/{doctor,history,plan,retry,rollout,status}.test.ts',
 ];
 
 /** Files that need the local stack or real Ansible. */
@@ -66,7 +66,16 @@ export default defineConfig({
         // never what a test's outcome depends on (the tests control time through the local stack's clock).
         // Three workers: an e2e file spends much of its time waiting (child processes, DynamoDB Local, the
         // SDK's backoff under injected throttling), and with two workers a core was idle about half the time.
-        test: { name: 'e2e', include: E2E_TESTS, testTimeout: 300_000, hookTimeout: 600_000, maxWorkers: 3 },
+        // A project with its own maxWorkers runs as its own group (vitest requires it): in `npm test`, e2e
+        // runs after the unit and integration files.
+        test: {
+          name: 'e2e',
+          include: E2E_TESTS,
+          testTimeout: 300_000,
+          hookTimeout: 600_000,
+          maxWorkers: 3,
+          sequence: { groupOrder: 1 },
+        },
       },
     ],
   },
