@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { CliError, EXIT, flag, formatHelp, parseCommandArgs, UsageError } from './args.js';
 import type { Command, CommandContext } from './context.js';
 import { Output, type TextStream } from './output.js';
+import type { InputStream } from './prompt.js';
 
 /** A command as `autoprov --help` lists it; its module (and the AWS SDK it needs) loads only when it runs. */
 export interface CommandEntry {
@@ -29,7 +30,7 @@ export const COMMANDS: readonly CommandEntry[] = [
   },
   {
     name: 'status',
-    summary: 'counts by status and a table of instance records',
+    summary: 'counts by status, the global pause and the current rollout, and a table of instance records',
     load: async () => (await import('./commands/status.js')).statusCommand,
   },
   {
@@ -48,6 +49,21 @@ export const COMMANDS: readonly CommandEntry[] = [
     load: async () => (await import('./commands/retry.js')).retryCommand,
   },
   {
+    name: 'rollout',
+    summary: 'the current rollout and its lanes; resume it after an error threshold paused it, or abort it',
+    load: async () => (await import('./commands/rollout.js')).rolloutCommand,
+  },
+  {
+    name: 'pause',
+    summary: 'stop all new provisioning (no claims of any kind); running executions finish',
+    load: async () => (await import('./commands/pause.js')).pauseCommand,
+  },
+  {
+    name: 'resume',
+    summary: 'lift the global pause: claims are allowed again',
+    load: async () => (await import('./commands/resume.js')).resumeCommand,
+  },
+  {
     name: 'doctor',
     summary: 'why is this instance not provisioned? (and the stack health)',
     load: async () => (await import('./commands/doctor.js')).doctorCommand,
@@ -60,6 +76,8 @@ export interface CliIo {
   readonly env: Readonly<Record<string, string | undefined>>;
   readonly cwd: string;
   readonly now?: () => Date;
+  /** Answers to confirmation prompts (`rollout abort`): only a terminal can give one. */
+  readonly stdin?: InputStream;
 }
 
 export function mainHelp(): string {
@@ -67,7 +85,8 @@ export function mainHelp(): string {
   return [
     'Usage: autoprov <command> [options]',
     '',
-    'Operate Ansible AutoProvisioner: check rules, see what would run, inspect and retry instances.',
+    'Operate Ansible AutoProvisioner: check rules, see what would run, inspect and retry instances, steer',
+    'rollouts and pause all provisioning.',
     '',
     'Commands:',
     ...COMMANDS.map((command) => `  ${command.name.padEnd(width)}  ${command.summary}`),
@@ -119,6 +138,7 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
       clients: createClients(stack.region),
       stack,
       now: io.now ?? (() => new Date()),
+      ...(io.stdin ? { stdin: io.stdin } : {}),
     };
     return await command.run(context);
   } catch (error) {
@@ -156,6 +176,7 @@ if (isEntryPoint()) {
     stderr: process.stderr,
     env: process.env,
     cwd: process.cwd(),
+    stdin: process.stdin,
   });
   // Exit explicitly: SDK clients keep sockets alive, which would otherwise hold the process open.
   process.exitCode = code;

@@ -5,6 +5,7 @@ import type { DebugLogger } from '../functions/shared/logger.js';
 import type { OptionSpecs, ParsedArgs } from './args.js';
 import type { AwsClients } from './aws.js';
 import type { Output } from './output.js';
+import type { InputStream } from './prompt.js';
 import type { StackRequest } from './stack.js';
 
 export interface CommandContext {
@@ -16,6 +17,8 @@ export interface CommandContext {
   readonly clients: AwsClients;
   readonly stack: StackRequest;
   readonly now: () => Date;
+  /** Where a confirmation is read from (process.stdin); absent or not a terminal: nobody can answer. */
+  readonly stdin?: InputStream;
 }
 
 export interface Command {

@@ -124,6 +124,7 @@ export function paintStatus(status: Status | string, paint: Painter): string {
     case 'PENDING':
       return paint.cyan(status);
     case 'SKIPPED':
+    case 'DRIFTED':
       return paint.yellow(status);
     default:
       return status;
@@ -199,6 +200,12 @@ export class Output {
   note(line: string): void {
     this.clearProgress();
     this.stderr.write(`${this.errPaint.yellow('!')} ${line}\n`);
+  }
+
+  /** A question waiting for an answer on the same line (stderr, so `--json` stays parseable). */
+  ask(question: string): void {
+    this.clearProgress();
+    this.stderr.write(question);
   }
 
   error(line: string): void {

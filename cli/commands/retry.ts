@@ -1,7 +1,8 @@
 // `autoprov retry`: re-provision through the same path as every automatic run — one conditional claim
 // (reason operator-retry, which also lifts a hold for this one run) and, only if it is won, the
 // execution named `<instanceId>-g<generation>` (claimAndStart). Never around the claim: a retry can
-// not race a running execution or start a run twice.
+// not race a running execution or start a run twice. The claim is admitted like every other one
+// (docs/adr/0015-admission-slots-for-rollouts-and-quotas.md): while `autoprov pause` holds, it is refused.
 
 import { executionConsoleUrl } from '../../functions/notifier/message.js';
 import {
@@ -10,9 +11,10 @@ import {
   type StartDeps,
 } from '../../functions/shared/start-execution.js';
 import type { StateStoreApi } from '../../functions/shared/state-store-api.js';
-import { EXIT, flag, stringOption, UsageError } from '../args.js';
+import { CliError, EXIT, flag, stringOption, UsageError } from '../args.js';
 import { describeAwsError } from '../aws.js';
 import { type Command, cliActor, cliLogger } from '../context.js';
+import { formatTime } from '../output.js';
 import { resolveStack } from '../stack.js';
 import { openStore, resolveInstanceRef } from '../store.js';
 
@@ -30,6 +32,20 @@ export type RetryResult =
       readonly reason: string;
       readonly message: string;
     };
+
+/**
+ * The store as a retry claims through it: every claim with `admission`, so the global pause refuses it as it
+ * refuses the sweep's. A retry is no rollout re-provision: it takes no rollout slot (a record that holds one
+ * keeps it, as any reclaim does).
+ */
+export function admittedClaims(store: Pick<StateStoreApi, 'claim' | 'extendLease'>): StartDeps['store'] {
+  return {
+    claim: (instanceId, options) =>
+      store.claim(instanceId, { ...options, admission: options.admission ?? {} }),
+    extendLease: (instanceId, generation, leaseSeconds, now) =>
+      store.extendLease(instanceId, generation, leaseSeconds, now),
+  };
+}
 
 /** Claims and starts one instance; a lost claim or a failed start is a result, not an exception. */
 export async function retryInstance(
@@ -97,8 +113,15 @@ record whose lease is live and an ORPHANED one. --failed retries every FAILED an
     });
     const stateMachineArn = stack.stateMachineArn ?? '';
     const store = openStore(context, stack.tableName ?? '', stateMachineArn);
+    // Refused up front, once, rather than once per instance (the claims check it again, atomically).
+    const pause = await store.getGlobalPause();
+    if (pause) {
+      throw new CliError(
+        `not retried: provisioning is paused (since ${formatTime(pause.since)} by ${pause.actor}${pause.reason ? `: ${pause.reason}` : ''}), and no claim of any kind is made while it is; \`autoprov resume\` lifts it`,
+      );
+    }
     const deps: StartDeps = {
-      store,
+      store: admittedClaims(store),
       sfn: context.clients.sfn(),
       stateMachineArn,
       leaseSeconds,

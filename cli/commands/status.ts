@@ -10,6 +10,7 @@ import type { InstanceRecord, PlaybookRecord } from '../../functions/shared/stat
 import { EXIT, stringOption, UsageError } from '../args.js';
 import type { Command } from '../context.js';
 import { formatCounts, formatTable, formatTime, paintStatus } from '../output.js';
+import { pauseLine, pauseView, rolloutSummaryLines, rolloutView } from '../rollout-view.js';
 import { resolveStack } from '../stack.js';
 import { openStore } from '../store.js';
 
@@ -83,7 +84,8 @@ export const statusCommand: Command = {
   name: 'status',
   usage: 'autoprov status [--status FAILED] [--group web] [--json]',
   description: `Lists the instance records of the state table: counts by status, then one line per instance
-with its Name, status, generation (the number of runs claimed), last run and the playbook that failed.`,
+with its Name, status, generation (the number of runs claimed), last run and the playbook that failed.
+Above them, the global pause when one is set (autoprov pause) and the current rollout, one line per lane.`,
   options: {
     status: { type: 'string', value: '<status>', description: `only this status (${STATUSES.join(', ')})` },
     group: {
@@ -106,7 +108,13 @@ with its Name, status, generation (the number of runs claimed), last run and the
     const store = openStore(context, stack.tableName ?? '');
     out.progress('reading instance records…');
     // A status filter goes through the status GSI; otherwise every record (fleet index + batch reads).
-    const records = status ? await store.listByStatus(status) : await store.listAll();
+    const [records, rollout, pause] = await Promise.all([
+      status ? store.listByStatus(status) : store.listAll(),
+      store.currentRollout(),
+      store.getGlobalPause(),
+    ]);
+    const rolloutShown = rollout ? rolloutView(rollout) : null;
+    const pauseShown = pause ? pauseView(pause) : null;
     const shown = records
       .filter((record) => group === undefined || record.facts.groups.includes(group))
       .sort((a, b) => a.instanceId.localeCompare(b.instanceId));
@@ -117,6 +125,8 @@ with its Name, status, generation (the number of runs claimed), last run and the
       out.json({
         table: stack.tableName,
         filters: { status: status ?? null, group: group ?? null },
+        pause: pauseShown,
+        rollout: rolloutShown,
         counts,
         total: rows.length,
         instances: rows,
@@ -130,6 +140,8 @@ with its Name, status, generation (the number of runs claimed), last run and the
     out.print(
       `${paint.bold(`${rows.length} instance${rows.length === 1 ? '' : 's'}`)}${filters ? ` (${filters})` : ''}: ${formatCounts(counts, STATUSES, paint)}`,
     );
+    if (pauseShown) out.print(pauseLine(pauseShown, paint));
+    if (rolloutShown) out.print(...rolloutSummaryLines(rolloutShown, paint));
     if (rows.length === 0) return EXIT.ok;
     out.print();
     const lines = formatTable(

@@ -26,7 +26,12 @@ export const RULES_FILE = 'rules.yaml';
 export function compileBundle(playbooksDir: string): RulesBundle {
   const config = loadRulesFile(join(playbooksDir, RULES_FILE));
   const hosts = config.inventories.flatMap((file) => loadInventoryFile(join(playbooksDir, file)));
-  return { config, inventoryHosts: mergeInventoryHosts(hosts), bundleHash: hashDirectory(playbooksDir) };
+  return {
+    config,
+    inventoryHosts: mergeInventoryHosts(hosts),
+    bundleHash: hashDirectory(playbooksDir),
+    files: hashFiles(playbooksDir),
+  };
 }
 
 /**
@@ -70,6 +75,18 @@ export function hashDirectory(dir: string): string {
     hash.update(content);
   }
   return hash.digest('hex');
+}
+
+/** Every regular file under `dir` (relative POSIX path, in hashDirectory's order) → sha256 of its content, hex. */
+export function hashFiles(dir: string): Record<string, string> {
+  return Object.fromEntries(
+    listFiles(dir).map((file) => [
+      file,
+      createHash('sha256')
+        .update(readFileSync(join(dir, ...file.split('/'))))
+        .digest('hex'),
+    ]),
+  );
 }
 
 function listFiles(dir: string): string[] {

@@ -23,13 +23,25 @@ function hasTag(tags: Readonly<Record<string, string>>, selector: TagSelector): 
   return Object.hasOwn(tags, selector.tagKey) && tags[selector.tagKey] === selector.tagValue;
 }
 
-/** Why a claim was requested; recorded in history. */
-export type ClaimReason = 'new' | 'lease-expired' | 'fingerprint-changed' | 'operator-retry' | 'pending';
+/**
+ * Why a claim was requested; recorded in history. `reapply` and `drift-check` are a rule's `reapplyEvery`
+ * (`drift: correct` applies the playbooks again, `drift: report` runs them in check mode).
+ */
+export type ClaimReason =
+  | 'new'
+  | 'lease-expired'
+  | 'fingerprint-changed'
+  | 'operator-retry'
+  | 'pending'
+  | 'reapply'
+  | 'drift-check';
 
 /** Claim reasons that may re-run an instance whose last run is over (CLAIMABLE_FROM `reprovision`). */
 export const REPROVISION_REASONS: ReadonlySet<ClaimReason> = new Set([
   'fingerprint-changed',
   'operator-retry',
+  'reapply',
+  'drift-check',
 ]);
 
 /** Claim reasons that claim a held instance anyway: only an operator's explicit retry. */
@@ -40,8 +52,9 @@ export const HOLD_OVERRIDE_REASONS: ReadonlySet<ClaimReason> = new Set(['operato
  * - `always`: PENDING — detected and waiting for its first run.
  * - `lease-expired`: RUNNING — only once the current lease has expired (its execution died or hung);
  *   a live lease means another execution owns the instance.
- * - `reprovision`: SUCCESS / PARTIAL / FAILED / SKIPPED — only for a re-provision reason (fingerprint
- *   changed, operator retry), never for a plain re-detection of a host that already ran.
+ * - `reprovision`: SUCCESS / PARTIAL / FAILED / SKIPPED / DRIFTED — only for a re-provision reason
+ *   (fingerprint changed, operator retry, a reapplyEvery), never for a plain re-detection of a host that
+ *   already ran.
  * ORPHANED is absent: an orphan must be re-detected (→ PENDING) first.
  */
 export type ClaimCondition = 'always' | 'lease-expired' | 'reprovision';
@@ -53,6 +66,7 @@ export const CLAIMABLE_FROM: Readonly<Partial<Record<Status, ClaimCondition>>> =
   PARTIAL: 'reprovision',
   FAILED: 'reprovision',
   SKIPPED: 'reprovision',
+  DRIFTED: 'reprovision',
 };
 
 /** `CLAIMABLE_FROM` applied: may a claim start from `status` in this situation? */

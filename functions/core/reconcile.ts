@@ -245,7 +245,7 @@ export function decideInstance(
 
 /**
  * Has what the rules select changed since the run that produced this terminal status?
- * - SUCCESS: against the fingerprint of that success.
+ * - SUCCESS (and DRIFTED, a check run of it): against the fingerprint of that success.
  * - FAILED / PARTIAL: against the fingerprint of the failed run, never against the last success: a
  *   playbook that keeps failing is not re-run every sweep, but a fix to the rules or playbooks (which
  *   changes the fingerprint) re-provisions it. Unknown fingerprint (failed before matching): no.
@@ -253,7 +253,9 @@ export function decideInstance(
  */
 export function fingerprintChanged(known: KnownInstance, observed: Observation): boolean {
   switch (known.status) {
-    case 'SUCCESS': {
+    case 'SUCCESS':
+    case 'DRIFTED': {
+      // A DRIFTED record's check run planned what its last success applied: the same baseline.
       const baseline = known.lastSuccessFingerprint ?? known.fingerprint;
       return baseline !== undefined && baseline !== observed.fingerprint;
     }

@@ -328,3 +328,38 @@ export function driftDue(record: DriftRecord, rule: DriftRule, now: Date): Drift
     ? { due: true, mode, dueAt: at }
     : { due: false, reason: 'not-yet', dueAt: at };
 }
+
+/**
+ * The window of a rule's `reapplyEvery` that `now` falls in: one pool per rule and window
+ * (docs/adr/0015-admission-slots-for-rollouts-and-quotas.md), so re-applies run in waves like a rollout and an
+ * instance is re-applied at most once per window (its marker). Windows are `reapplyEvery` long and aligned on
+ * the epoch: every sweep in a window finds the same id, whatever bundle it runs. The pool's settings are the
+ * rule's lane (or `defaults.rollout`), without a canary: a re-apply changes nothing the last run did not.
+ */
+export interface DriftWindow {
+  /** `d-` and 12 hex digits of a hash of the rule's name, its period and the window's index. */
+  readonly rolloutId: string;
+  /** The rule's lane (`rule:<name>`). */
+  readonly lane: string;
+  readonly startsAt: string;
+  readonly endsAt: string;
+  readonly settings: RolloutSettings;
+}
+
+export function driftWindow(
+  rule: { readonly name: string; readonly reapplyEverySeconds: number; readonly rollout?: RolloutSettings },
+  defaults: { readonly rollout?: RolloutSettings },
+  now: Date,
+): DriftWindow {
+  const periodMs = rule.reapplyEverySeconds * 1000;
+  const index = Math.floor(now.getTime() / periodMs);
+  const id = sha256Hex(canonicalJson({ rule: rule.name, every: rule.reapplyEverySeconds, window: index }));
+  const { canary: _canary, ...settings } = rule.rollout ?? defaults.rollout ?? DEFAULT_ROLLOUT;
+  return {
+    rolloutId: `d-${id.slice(0, 12)}`,
+    lane: ruleLane(rule.name),
+    startsAt: new Date(index * periodMs).toISOString(),
+    endsAt: new Date((index + 1) * periodMs).toISOString(),
+    settings,
+  };
+}

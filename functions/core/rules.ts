@@ -32,29 +32,18 @@ export const DEFAULT_OPT_IN: TagSelector = { tagKey: 'autoprov:enabled', tagValu
 export const DEFAULT_HOLD: TagSelector = { tagKey: 'autoprov:hold', tagValue: 'true' };
 export const DEFAULT_GROUPS_TAG = 'autoprov:groups';
 
-// Rollouts and drift (issue 15, docs/adr/0015-admission-slots-for-rollouts-and-quotas.md). These types extend
-// types.ts's Rule / RuleDefaults / RulesConfig, which stay as they are: every value of the old types is still
-// accepted where they are, and a config without these fields means the defaults (DEFAULT_ROLLOUT, no drift).
-
-/** `drift: report` re-runs a rule's playbooks in check mode and records what would change; `correct` applies them. */
-export type DriftMode = 'report' | 'correct';
+// Rollouts and drift (issue 15, docs/adr/0015-admission-slots-for-rollouts-and-quotas.md): types.ts's Rule and
+// RuleDefaults carry `rollout`, `reapplyEverySeconds` and `drift` (so the compiled bundle does); what rules.ts
+// guarantees on top is that `defaults.rollout` is always resolved.
+export type { DriftMode } from './types.js';
 
 export interface ResolvedRuleDefaults extends RuleDefaults {
   /** How a rollout advances in the `default` lane, and what a rule's `rollout` starts from. */
   readonly rollout: RolloutSettings;
 }
 
-export interface ResolvedRule extends Rule {
-  /**
-   * This rule's own rollout lane: `defaults.rollout` with the keys the rule sets replaced. Absent when the
-   * rule sets no `rollout` (its hosts are in the lane of an earlier matching rule, or the `default` lane).
-   */
-  readonly rollout?: RolloutSettings;
-  /** `reapplyEvery`, in seconds: re-run this rule's playbooks when its last successful run is this old. */
-  readonly reapplyEverySeconds?: number;
-  /** Present exactly when `reapplyEverySeconds` is (default `correct`). */
-  readonly drift?: DriftMode;
-}
+/** A rule as rules.ts resolves it: its `rollout` over `defaults.rollout`, `reapplyEvery` in seconds with its `drift`. */
+export type ResolvedRule = Rule;
 
 export interface ResolvedRulesConfig extends RulesConfig {
   readonly defaults: ResolvedRuleDefaults;

@@ -2,15 +2,15 @@
 // run's playbook results become its outcome. The state store turns these into DynamoDB condition
 // expressions; nothing else decides. When a claim may start is decided in core/eligibility.ts.
 //
-//   PENDING ──claim──▶ RUNNING ──record──▶ SUCCESS | PARTIAL | FAILED | SKIPPED
-//                       ▲   │ reclaim (lease expired)            │
-//                       │   └──▶ RUNNING                          │
-//                       └──────────── re-provision ◀──────────────┘
+//   PENDING ──claim──▶ RUNNING ──record──▶ SUCCESS | PARTIAL | FAILED | SKIPPED | DRIFTED
+//                       ▲   │ reclaim (lease expired)                      │
+//                       │   └──▶ RUNNING                                    │
+//                       └──────── re-provision, re-apply ◀─────────────────┘
 //   any status except ORPHANED ──▶ ORPHANED ──re-detected──▶ PENDING
 import type { PlaybookOutcome, Status } from './types.js';
 
 /** A run's own outcome statuses: the workflow records one of these and the run is over. */
-export const TERMINAL_STATUSES = ['SUCCESS', 'PARTIAL', 'FAILED', 'SKIPPED'] as const;
+export const TERMINAL_STATUSES = ['SUCCESS', 'PARTIAL', 'FAILED', 'SKIPPED', 'DRIFTED'] as const;
 export type TerminalStatus = (typeof TERMINAL_STATUSES)[number];
 
 /** Outcomes of a run that executed playbooks (SKIPPED is decided before any playbook runs). */
@@ -19,12 +19,15 @@ export type RunOutcome = 'SUCCESS' | 'PARTIAL' | 'FAILED';
 const TRANSITIONS: Readonly<Record<Status, readonly Status[]>> = {
   PENDING: ['RUNNING', 'ORPHANED'],
   // RUNNING → RUNNING is a reclaim: a new generation takes over after the lease expired.
-  RUNNING: ['RUNNING', 'SUCCESS', 'PARTIAL', 'FAILED', 'SKIPPED', 'ORPHANED'],
+  RUNNING: ['RUNNING', 'SUCCESS', 'PARTIAL', 'FAILED', 'SKIPPED', 'DRIFTED', 'ORPHANED'],
   // Terminal → RUNNING is a re-provision (rules or bundle changed, operator retry).
   SUCCESS: ['RUNNING', 'ORPHANED'],
   PARTIAL: ['RUNNING', 'ORPHANED'],
   FAILED: ['RUNNING', 'ORPHANED'],
   SKIPPED: ['RUNNING', 'ORPHANED'],
+  // DRIFTED (a check run of a reapplyEvery with `drift: report` found changes) is settled like SUCCESS:
+  // re-applied, re-checked or re-provisioned by a claim.
+  DRIFTED: ['RUNNING', 'ORPHANED'],
   // ORPHANED → ORPHANED is not a move: a duplicate `terminated` event must change nothing (and
   // notify nobody). An orphan comes back only through detection, as PENDING, never straight to RUNNING.
   ORPHANED: ['PENDING'],

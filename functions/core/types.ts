@@ -1,4 +1,5 @@
 // Domain types shared by the pure core and the handlers. No AWS imports here (docs/architecture.md "Layout and import direction").
+import type { RolloutSettings } from './admission.js';
 
 /** Lifecycle of one instance record. `status.ts` is the one place that says which moves are legal. */
 export const STATUSES = [
@@ -8,6 +9,8 @@ export const STATUSES = [
   'PARTIAL',
   'FAILED',
   'SKIPPED',
+  /** A `drift: report` check run found tasks that would change: the host drifted from its playbooks. */
+  'DRIFTED',
   'ORPHANED',
 ] as const;
 export type Status = (typeof STATUSES)[number];
@@ -34,7 +37,16 @@ export interface RuleDefaults {
   readonly reapplyOnChange: boolean;
   /** How long the workflow waits for the SSM agent to report Online before failing the run. */
   readonly agentWaitSeconds: number;
+  /**
+   * How a rollout advances in the `default` lane, and what a rule's `rollout` starts from
+   * (docs/adr/0015-admission-slots-for-rollouts-and-quotas.md). rules.ts always sets it; absent only in a
+   * bundle compiled before rollouts existed, which means core/admission.ts DEFAULT_ROLLOUT.
+   */
+  readonly rollout?: RolloutSettings;
 }
+
+/** `drift: report` re-runs a rule's playbooks in check mode and records what would change; `correct` applies them. */
+export type DriftMode = 'report' | 'correct';
 
 /** A var condition: exact value, any-of list, or a glob (`*`, `?`) — a string containing `*`/`?` is a glob. */
 export type VarCondition = string | readonly string[];
@@ -61,6 +73,16 @@ export interface Rule {
   readonly backoffSeconds?: number;
   readonly timeoutSeconds?: number;
   readonly check?: boolean;
+  /**
+   * This rule's own rollout lane: `defaults.rollout` with the keys the rule sets replaced (rules.ts resolves
+   * it). Absent when the rule sets no `rollout` (its hosts are in the lane of an earlier matching rule, or the
+   * `default` lane).
+   */
+  readonly rollout?: RolloutSettings;
+  /** `reapplyEvery`, in seconds: re-run this rule's playbooks when its last successful run is this old. */
+  readonly reapplyEverySeconds?: number;
+  /** What a scheduled re-apply does. Present exactly when `reapplyEverySeconds` is (default `correct`). */
+  readonly drift?: DriftMode;
 }
 
 export interface RulesConfig {
@@ -163,4 +185,9 @@ export interface RulesBundle {
   readonly inventoryHosts: readonly InventoryHost[];
   /** sha256 of every file under playbooks/ (path + content), hex. Part of the fingerprint. */
   readonly bundleHash: string;
+  /**
+   * Path under playbooks/ → sha256 of its content: what a rollout records so the next one can say which
+   * files changed (core/rollout-plan.ts describeChange). Absent in bundles compiled before rollouts.
+   */
+  readonly files?: Readonly<Record<string, string>>;
 }

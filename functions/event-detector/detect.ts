@@ -2,7 +2,9 @@
 // so nothing here trusts the event beyond "look at this instance": the instance's current state and
 // tags come from DescribeInstances, and every write is conditional.
 // - running / tag change on an opted-in instance → record (upsert), then claim + StartExecution when
-//   the record is due (same pure decision as the sweep: core/reconcile.ts decideInstance).
+//   the record is due (same pure decision as the sweep: core/reconcile.ts decideInstance). A re-provision
+//   (fingerprint changed) is left to the sweep, which admits it in the rollout's waves; every claim here is
+//   refused while the global pause is set.
 // - a second `running` for a claimed instance: the upsert finds nothing changed and the record is
 //   not due, so nothing is written at all (no history noise); a lost claim race is also silent.
 // - terminated / shutting-down → ORPHANED 'terminated' + one notification. Terminal for good: a late
@@ -156,6 +158,16 @@ async function act(
   const written = upserted.written ? 'recorded' : 'ignored';
   switch (plan.action.kind) {
     case 'claim': {
+      if (plan.action.reason === 'fingerprint-changed') {
+        // A re-provision is a rollout's: admitted in waves by the sweep, never one by one from events
+        // (docs/adr/0015-admission-slots-for-rollouts-and-quotas.md).
+        return {
+          instanceId,
+          action: written,
+          generation: record.generation,
+          detail: `${record.status}, fingerprint changed: the sweep re-provisions it in the rollout's waves`,
+        };
+      }
       const claim = await claimAndStart(deps, instanceId, plan.action);
       return claim.won
         ? { instanceId, action: 'claimed', generation: claim.generation, detail: plan.action.reason }

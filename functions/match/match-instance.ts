@@ -1,9 +1,11 @@
 // Match rules for one claimed instance: decides its playbooks from the facts snapshot on its record,
-// records the match (fenced on the generation) and plans the workflow's loop.
+// records the match (fenced on the generation) and plans the workflow's loop. A drift check (a rule's
+// reapplyEvery with `drift: report`, InstanceRecord.checkRun) plans every playbook in check mode; its
+// fingerprint stays the applied plan's, so a check run never makes the instance look changed.
 import { fingerprint } from '../core/fingerprint.js';
 import { matchRules } from '../core/matcher.js';
 import { agentChecks, planSteps } from '../core/plan.js';
-import type { RulesBundle } from '../core/types.js';
+import type { MatchResult, RulesBundle } from '../core/types.js';
 import { InvalidInputError, StaleGenerationError } from '../shared/errors.js';
 import type { DebugLogger } from '../shared/logger.js';
 import type { StateStoreApi } from '../shared/state-store-api.js';
@@ -32,8 +34,9 @@ export async function matchInstance(
         'so this one was started by hand or its record was deleted.',
     );
   }
-  const match = matchRules(deps.bundle.config, record.facts);
-  const matchFingerprint = fingerprint(match, deps.bundle.bundleHash);
+  const applied = matchRules(deps.bundle.config, record.facts);
+  const matchFingerprint = fingerprint(applied, deps.bundle.bundleHash);
+  const match = record.checkRun ? inCheckMode(applied) : applied;
   // Plan before writing: a rule that cannot be scheduled fails here, not after the record says MATCHED.
   const playbooks = planSteps(match, { taskTimeoutMarginSeconds: deps.settings.taskTimeoutMarginSeconds });
   const agentChecksLeft = agentChecks(
@@ -62,6 +65,7 @@ export async function matchInstance(
       rules: match.matchedRules,
       playbooks: match.playbooks.map((playbook) => playbook.file),
       fingerprint: matchFingerprint,
+      ...(record.checkRun ? { check: true } : {}),
     },
   });
   deps.logger.info('Matched rules', {
@@ -71,4 +75,9 @@ export async function matchInstance(
     playbooks: playbooks.map((step) => step.file),
   });
   return { instanceId, generation, matched: playbooks.length > 0, playbooks, agentChecksLeft };
+}
+
+/** Every playbook of `match` in check mode (`--check`): what a drift check runs. */
+export function inCheckMode(match: MatchResult): MatchResult {
+  return { ...match, playbooks: match.playbooks.map((playbook) => ({ ...playbook, check: true })) };
 }

@@ -1,5 +1,6 @@
 // The one alert text for every channel (docs/architecture.md "Notifications"): who, what, why, where to look. Pure.
 import {
+  describeChanges,
   failedPlaybookOf,
   lastLines,
   playbookFailureHeadline,
@@ -34,7 +35,7 @@ export function executionConsoleUrl(stateMachineArn: string, executionName: stri
   return `https://${region}.console.aws.amazon.com/states/home?region=${region}#/v2/executions/details/${executionArn}`;
 }
 
-function asciiSubject(text: string): string {
+export function asciiSubject(text: string): string {
   // Non-ASCII (a Name tag in any script) and control characters become `?`: SNS rejects them in a subject.
   const ascii = text.replace(/[^\x20-\x7e]/g, '?');
   return ascii.length <= MAX_SUBJECT_CHARS ? ascii : `${ascii.slice(0, MAX_SUBJECT_CHARS - 3)}...`;
@@ -74,6 +75,11 @@ export function buildAlert(
     lines.push(
       `Failed playbook: ${failed.file} (${failed.status}${exit}, ${plural(failed.attempts, 'attempt')})`,
     );
+  }
+  if (input.status === 'DRIFTED') {
+    // A check run of a reapplyEvery with `drift: report`: what the playbooks would change.
+    const changes = playbooks.flatMap((playbook) => describeChanges(playbook));
+    if (changes.length > 0) lines.push('Would change:', ...changes.map((change) => `  - ${change}`));
   }
   if (playbooks.length > 0) {
     lines.push('Playbooks:');

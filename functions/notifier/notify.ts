@@ -7,7 +7,8 @@ import type { DebugLogger } from '../shared/logger.js';
 import type { StateStoreApi } from '../shared/state-store-api.js';
 import type { NotifyOutput } from '../shared/workflow-contract.js';
 import { type Channel, ChannelError } from './channels.js';
-import { buildAlert } from './message.js';
+import { type Alert, buildAlert } from './message.js';
+import { buildPauseAlert } from './rollout-message.js';
 
 export interface NotifyInput {
   readonly instanceId: string;
@@ -23,8 +24,23 @@ export class NotificationFailedError extends Error {
   override name = 'NotificationFailedError';
 }
 
+/** A rollout lane that paused, to tell once (docs/adr/0015-admission-slots-for-rollouts-and-quotas.md). */
+export interface RolloutPausedInput {
+  readonly kind: 'rollout-paused';
+  readonly rolloutId: string;
+  readonly lane: string;
+}
+
 export interface NotifyDeps {
-  readonly store: Pick<StateStoreApi, 'getInstance' | 'markNotified' | 'appendHistory'>;
+  readonly store: Pick<
+    StateStoreApi,
+    | 'getInstance'
+    | 'markNotified'
+    | 'appendHistory'
+    | 'getRollout'
+    | 'listRolloutFailures'
+    | 'markPauseNotified'
+  >;
   readonly sns: Pick<SNSClient, 'send'>;
   readonly topicArn: string;
   readonly stateMachineArn: string;
@@ -50,7 +66,41 @@ export async function notify(input: NotifyInput, deps: NotifyDeps): Promise<Noti
   }
   const record = await deps.store.getInstance(instanceId);
   const alert = buildAlert(input, record, deps.stateMachineArn);
+  const { sent, failures, failed } = await sendEverywhere(alert, deps);
 
+  await deps.store.appendHistory({
+    instanceId,
+    type: 'NOTIFIED',
+    at: now.toISOString(),
+    actor: 'notifier',
+    generation,
+    ...(failures.length > 0 ? { reason: failures.map((failure) => failure.error).join('; ') } : {}),
+    details: { status, channels: sent, failed },
+  });
+  if (failures.length > 0) deps.logger.warn('Some channels failed', { failures, sent });
+  else deps.logger.info('Notified', { status, channels: sent });
+
+  // This run's release paused its rollout lane (the store stamped it with the pause): say so, once.
+  const paused = record?.pausedRollout;
+  const pause =
+    paused && paused.generation === generation
+      ? await notifyRolloutPaused({ kind: 'rollout-paused', ...paused }, deps)
+      : undefined;
+  if (failed.includes('sns')) {
+    // Not retried: the once-only mark is taken, a retry would send nothing. Failing makes it visible.
+    throw new NotificationFailedError(
+      `notifier: SNS Publish to ${deps.topicArn} failed for ${instanceId} ${status} (sent: ${sent.join(', ') || 'none'}): ` +
+        `${failures.find((failure) => failure.channel === 'sns')?.error}`,
+    );
+  }
+  return { sent: true, channels: sent, failed, ...(pause?.sent ? { rolloutPaused: pause.channels } : {}) };
+}
+
+/** The alert on SNS and every chat channel: who took it, and who failed (a chat failure never stops SNS). */
+async function sendEverywhere(
+  alert: Alert,
+  deps: Pick<NotifyDeps, 'sns' | 'topicArn' | 'channels'>,
+): Promise<{ sent: string[]; failures: { channel: string; error: string }[]; failed: string[] }> {
   const all: Channel[] = [
     {
       name: 'sns',
@@ -70,25 +120,38 @@ export async function notify(input: NotifyInput, deps: NotifyDeps): Promise<Noti
     if (result.status === 'fulfilled') sent.push(channel);
     else failures.push({ channel, error: safeFailure(channel, result.reason) });
   });
-  const failed = failures.map((failure) => failure.channel);
+  return { sent, failures, failed: failures.map((failure) => failure.channel) };
+}
 
-  await deps.store.appendHistory({
-    instanceId,
-    type: 'NOTIFIED',
-    at: now.toISOString(),
-    actor: 'notifier',
-    generation,
-    ...(failures.length > 0 ? { reason: failures.map((failure) => failure.error).join('; ') } : {}),
-    details: { status, channels: sent, failed },
-  });
-  if (failures.length > 0) deps.logger.warn('Some channels failed', { failures, sent });
-  else deps.logger.info('Notified', { status, channels: sent });
-
+/**
+ * One message for a rollout lane that paused: which rollout and lane, its failures (instance and failed
+ * playbook) and how to resume or abort. At most once per pause: a conditional mark on the pool
+ * (markPauseNotified) is taken before anything is sent, as markNotified is for an instance (ADR 0008).
+ */
+export async function notifyRolloutPaused(
+  input: RolloutPausedInput,
+  deps: NotifyDeps,
+): Promise<NotifyOutput> {
+  const { rolloutId, lane } = input;
+  const rollout = await deps.store.getRollout(rolloutId);
+  const pool = rollout?.lanes[lane];
+  if (!rollout || !pool) {
+    deps.logger.warn('Paused rollout lane not found; nothing to tell', { rolloutId, lane });
+    return { sent: false, channels: [] };
+  }
+  if (!(await deps.store.markPauseNotified(rolloutId, lane, pool, deps.now()))) {
+    deps.logger.info('This pause was already told', { rolloutId, lane });
+    return { sent: false, channels: [] };
+  }
+  const failures = await deps.store.listRolloutFailures(rolloutId, lane);
+  const alert = buildPauseAlert(rollout, lane, failures);
+  const { sent, failures: failedChannels, failed } = await sendEverywhere(alert, deps);
+  if (failedChannels.length > 0) deps.logger.warn('Some channels failed', { failures: failedChannels, sent });
+  else deps.logger.info('Rollout pause notified', { rolloutId, lane, channels: sent });
   if (failed.includes('sns')) {
-    // Not retried: the once-only mark is taken, a retry would send nothing. Failing makes it visible.
     throw new NotificationFailedError(
-      `notifier: SNS Publish to ${deps.topicArn} failed for ${instanceId} ${status} (sent: ${sent.join(', ') || 'none'}): ` +
-        `${failures.find((failure) => failure.channel === 'sns')?.error}`,
+      `notifier: SNS Publish to ${deps.topicArn} failed for the pause of rollout ${rolloutId} lane ${lane} (sent: ${sent.join(', ') || 'none'}): ` +
+        `${failedChannels.find((failure) => failure.channel === 'sns')?.error}`,
     );
   }
   return { sent: true, channels: sent, failed };

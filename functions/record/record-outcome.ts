@@ -1,11 +1,22 @@
 // Record the run's outcome on the instance, fenced on its generation: a stale execution can never
 // overwrite what a newer one decided (docs/architecture.md "Claims and fencing").
-import { failedPlaybookOf, playbookFailureHeadline, readableReason } from '../core/failure-text.js';
+import {
+  ansibleResultOf,
+  describeChanges,
+  failedPlaybookOf,
+  playbookFailureHeadline,
+  readableReason,
+} from '../core/failure-text.js';
 import { summarizeOutcome } from '../core/status.js';
 import type { PlaybookOutcome, PlaybookRunStatus } from '../core/types.js';
 import { InvalidInputError, StaleGenerationError } from '../shared/errors.js';
 import type { DebugLogger } from '../shared/logger.js';
-import type { InstanceRecord, PlaybookRecord, StateStoreApi } from '../shared/state-store-api.js';
+import type {
+  InstanceRecord,
+  PlaybookRecord,
+  SlotRelease,
+  StateStoreApi,
+} from '../shared/state-store-api.js';
 import {
   executionNameOf,
   type RecordInput,
@@ -59,6 +70,33 @@ export function decideOutcome(record: InstanceRecord): { status: RecordOutput['s
   return { status: summary.status };
 }
 
+/** Changes listed in a drift reason; more are counted. */
+const MAX_DRIFT_LINES = 5;
+
+/**
+ * A drift check (InstanceRecord.checkRun) whose playbooks all ran: DRIFTED with the tasks that would change
+ * when any would, else what the run decided (SUCCESS: the host is as its playbooks say).
+ */
+export function driftOutcome(
+  record: InstanceRecord,
+  decided: { status: RecordOutput['status']; reason?: string },
+): { status: RecordOutput['status']; reason?: string } {
+  if (!record.checkRun || decided.status !== 'SUCCESS') return decided;
+  const playbooks = record.playbooks ?? [];
+  const changes = playbooks.flatMap((playbook) => describeChanges(playbook));
+  const changed = playbooks.reduce((sum, playbook) => {
+    const recap = ansibleResultOf(playbook)?.recap ?? {};
+    return sum + Object.values(recap).reduce((n, host) => n + host.changed, 0);
+  }, 0);
+  if (changes.length === 0 && changed === 0) return decided;
+  const listed = changes.slice(0, MAX_DRIFT_LINES).join('; ');
+  const more = changes.length > MAX_DRIFT_LINES ? `; … and ${changes.length - MAX_DRIFT_LINES} more` : '';
+  return {
+    status: 'DRIFTED',
+    reason: `check mode: ${listed ? `${listed}${more}` : `${changed} task${changed === 1 ? '' : 's'} would change`}`,
+  };
+}
+
 function reasonOf(input: RecordInput, record: InstanceRecord): string | undefined {
   // A failed playbook reads as its failed task and message (core/failure-text.ts), not as the cause's JSON.
   const failed =
@@ -93,7 +131,7 @@ export async function recordOutcome(
     ? { status: input.status }
     : failedBeforePlan
       ? { status: 'FAILED' as const }
-      : decideOutcome(record);
+      : driftOutcome(record, decideOutcome(record));
   const reason =
     [given, 'reason' in decided ? decided.reason : undefined].filter(Boolean).join('; ') || undefined;
   const status = decided.status;
@@ -133,8 +171,19 @@ export async function recordOutcome(
         attempts,
       })),
       ...(input.error?.Error ? { error: input.error.Error } : {}),
+      ...(written.release ? { rollout: releaseDetails(written.release) } : {}),
     },
   });
   deps.logger.info('Outcome recorded', { status, reason });
+  if (written.release?.pauses) {
+    // The store stamped the record with the pause: the notify step tells it, once (notifier/notify.ts).
+    deps.logger.warn('This outcome paused its rollout lane', releaseDetails(written.release));
+  }
   return { instanceId, generation, status, notify: status !== 'SKIPPED' };
+}
+
+/** The rollout slot an outcome gave back, for the history and the log. */
+function releaseDetails(release: SlotRelease): Record<string, unknown> {
+  const { rolloutId, lane, counted, pauses, pool } = release;
+  return { rolloutId, lane, counted, ...(pauses ? { pauses } : {}), state: pool.state };
 }

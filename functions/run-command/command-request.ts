@@ -111,7 +111,9 @@ export function buildCommandRequest(
       `run-command: ${input.instanceId} has no state record to take its facts from.`,
     );
   }
-  const playbook = plannedPlaybookAt(record, bundle, input.playbookIndex ?? -1);
+  const planned = plannedPlaybookAt(record, bundle, input.playbookIndex ?? -1);
+  // A drift check (reapplyEvery with `drift: report`) runs every playbook in check mode.
+  const playbook = record.checkRun ? { ...planned, check: true } : planned;
   const { parameters, adjustments } = buildApplyPlaybooksParameters({
     bundleUrl: settings.bundleUrl,
     playbook,

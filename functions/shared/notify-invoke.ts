@@ -14,6 +14,19 @@ export interface OrphanNotification {
   readonly reason?: string;
 }
 
+/**
+ * The notifier's input for a rollout pool that paused without a run to tell it (a claim the sweep made
+ * found the pool past its threshold and wrote the pause itself: ClaimResult.pauses). A run whose outcome
+ * paused the pool tells it with its own notification (InstanceRecord.pausedRollout).
+ */
+export interface RolloutPauseNotification {
+  readonly kind: 'rollout-paused';
+  readonly rolloutId: string;
+  readonly lane: string;
+}
+
+export type NotifierPayload = OrphanNotification | RolloutPauseNotification;
+
 export class NotifierInvokeError extends Error {
   override name = 'NotifierInvokeError';
 }
@@ -22,7 +35,7 @@ export class NotifierInvokeError extends Error {
 export async function invokeNotifier(
   lambda: Pick<LambdaClient, 'send'>,
   functionName: string,
-  payload: OrphanNotification,
+  payload: NotifierPayload,
 ): Promise<void> {
   const { StatusCode } = await lambda.send(
     new InvokeCommand({
@@ -34,7 +47,7 @@ export async function invokeNotifier(
   // An accepted async invocation answers 202.
   if (StatusCode !== 202) {
     throw new NotifierInvokeError(
-      `Async invoke of ${functionName} for ${payload.instanceId} returned ${StatusCode}, expected 202; check NOTIFIER_FUNCTION_NAME and the function's lambda:InvokeFunction permission.`,
+      `Async invoke of ${functionName} for ${'instanceId' in payload ? payload.instanceId : `rollout ${payload.rolloutId} lane ${payload.lane}`} returned ${StatusCode}, expected 202; check NOTIFIER_FUNCTION_NAME and the function's lambda:InvokeFunction permission.`,
     );
   }
 }

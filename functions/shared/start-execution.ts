@@ -12,7 +12,7 @@ import {
 } from '@aws-sdk/client-sfn';
 import { ConfigError } from './config.js';
 import type { DebugLogger } from './logger.js';
-import type { ClaimReason, ClaimResult, StateStoreApi } from './state-store-api.js';
+import type { ClaimAdmission, ClaimReason, ClaimResult, StateStoreApi } from './state-store-api.js';
 import type { ExecutionInput } from './workflow-contract.js';
 
 export interface StartDeps {
@@ -96,11 +96,15 @@ export async function executionStatusOf(
  * Claim, and if won, start the execution. If the start fails, the lease is released (expires now)
  * before the error is rethrown, so the next sweep — or this event's retry — reclaims the instance
  * at once instead of after a whole lease.
+ *
+ * Every claim is made under admission (docs/adr/0015-admission-slots-for-rollouts-and-quotas.md): the
+ * global pause refuses it, and `admission.rollout` (a rollout re-provision, a drift re-apply) takes a slot
+ * in that pool. Default `{}`: first provisioning and reclaims (a reclaim keeps the slot it holds).
  */
 export async function claimAndStart(
   deps: StartDeps,
   instanceId: string,
-  options: { reason: ClaimReason; expectedGeneration: number },
+  options: { reason: ClaimReason; expectedGeneration: number; admission?: ClaimAdmission },
 ): Promise<ClaimAndStartResult> {
   const now = deps.now();
   const claim = await deps.store.claim(instanceId, {
@@ -109,6 +113,7 @@ export async function claimAndStart(
     actor: deps.actor,
     now,
     expectedGeneration: options.expectedGeneration,
+    admission: options.admission ?? {},
   });
   if (!claim.won) {
     // Losing is normal (duplicate events, a concurrent sweep): quiet, no write.

@@ -113,6 +113,17 @@ export interface InstanceRecord {
    */
   readonly rolloutId?: string;
   readonly lane?: string;
+  /**
+   * Set by a `drift-check` claim (a rule's `reapplyEvery` with `drift: report`): this generation runs its
+   * playbooks in check mode, and the record step records DRIFTED when they would change something.
+   */
+  readonly checkRun?: boolean;
+  /**
+   * Set in the same transaction as the conditional write that paused a rollout pool, on the instance whose
+   * release (its outcome, or its orphaning) crossed the error threshold: that run's notification also says
+   * the rollout paused (docs/adr/0015-admission-slots-for-rollouts-and-quotas.md).
+   */
+  readonly pausedRollout?: { readonly rolloutId: string; readonly lane: string; readonly generation: number };
 }
 
 /** Why a claim was requested; recorded in history. Decided with the rest of eligibility in core. */
@@ -199,6 +210,16 @@ export interface NewRollout {
   };
   readonly contents: BundleContents;
   readonly change: BundleChange;
+  /**
+   * The instances of the canary lane (the plan's `canary` lane): stored, so a later sweep puts each due
+   * instance in the same lane as the sweep that planned it (count canaries depend on what was due then).
+   */
+  readonly canaries?: readonly string[];
+  /**
+   * `drift`: the pools of one rule's `reapplyEvery` window. Created beside the current rollout: it does not
+   * move `CONTROL/ROLLOUT` and supersedes nothing. Default: a bundle's rollout.
+   */
+  readonly kind?: 'rollout' | 'drift';
   readonly actor: string;
   readonly now: Date;
 }
@@ -228,8 +249,23 @@ export interface Rollout {
   readonly resumedBy?: string;
   readonly abortedAt?: string;
   readonly abortedBy?: string;
+  /** The canary lane's instances (NewRollout.canaries). */
+  readonly canaries?: readonly string[];
+  /** `drift` for a rule's reapplyEvery window (NewRollout.kind); absent for a bundle's rollout. */
+  readonly kind?: 'drift';
   /** Its slot pools, by lane. */
   readonly lanes: Readonly<Record<string, Pool>>;
+}
+
+/** An instance whose run in a rollout counted as failed (its marker), for the pause notification. */
+export interface RolloutFailure {
+  readonly instanceId: string;
+  readonly lane: string;
+  /** The status its run ended with (FAILED, PARTIAL, ORPHANED). */
+  readonly outcome: string;
+  /** The outcome's reason: the failed playbook and how it failed. */
+  readonly reason?: string;
+  readonly endedAt?: string;
 }
 
 export type CreateRolloutResult =
@@ -386,6 +422,14 @@ export interface StateStoreApi {
   /** Deletes `CONTROL/PAUSE`; returns the pause it cleared. */
   clearGlobalPause(): Promise<{ changed: boolean; pause?: GlobalPause }>;
   getGlobalPause(): Promise<GlobalPause | undefined>;
+  /** The instances whose run in `rolloutId` counted as failed (in `lane`, when given), oldest first. */
+  listRolloutFailures(rolloutId: string, lane?: string): Promise<RolloutFailure[]>;
+  /**
+   * Conditional: true the first time for this pause of the pool (a pause is told apart from the next one
+   * by the pool's `maxErrors`, which a resume raises); false afterwards. The pause notification's once-only
+   * mark (docs/adr/0008-notifications-at-most-once.md).
+   */
+  markPauseNotified(rolloutId: string, lane: string, pool: Pool, now: Date): Promise<boolean>;
 }
 
 /** A compact fleet-index entry: exactly what the sweep's pure reconcile needs to know about a record. */

@@ -29,6 +29,7 @@
 // old-state.ts (what a refused write returned).
 
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { Pool } from '../core/admission.js';
 import type { ClaimReason } from '../core/eligibility.js';
 import type { HostFacts, PlannedPlaybook, Status } from '../core/types.js';
 import { type DebugLogger, logger as defaultLogger } from './logger.js';
@@ -56,6 +57,8 @@ import {
   currentRollout,
   getGlobalPause,
   getRollout,
+  listRolloutFailures,
+  markPauseNotified,
   setGlobalPause,
 } from './state-store/rollouts.js';
 import type {
@@ -73,6 +76,7 @@ import type {
   PlaybookRecord,
   Rollout,
   RolloutControl,
+  RolloutFailure,
   StateStoreApi,
 } from './state-store-api.js';
 
@@ -292,5 +296,13 @@ export class StateStore implements StateStoreApi {
 
   getGlobalPause(): Promise<GlobalPause | undefined> {
     return getGlobalPause(this.ctx);
+  }
+
+  listRolloutFailures(rolloutId: string, lane?: string): Promise<RolloutFailure[]> {
+    return listRolloutFailures(this.ctx, rolloutId, lane);
+  }
+
+  markPauseNotified(rolloutId: string, lane: string, pool: Pool, now: Date): Promise<boolean> {
+    return markPauseNotified(this.ctx, rolloutId, lane, pool, now);
   }
 }

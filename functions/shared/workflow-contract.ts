@@ -83,7 +83,8 @@ export interface RecordInput extends ExecutionInput {
 }
 
 export interface RecordOutput extends ExecutionInput {
-  readonly status: 'SUCCESS' | 'PARTIAL' | 'FAILED' | 'SKIPPED';
+  /** DRIFTED: a check run of a reapplyEvery with `drift: report` found tasks that would change. */
+  readonly status: 'SUCCESS' | 'PARTIAL' | 'FAILED' | 'SKIPPED' | 'DRIFTED';
   /** False for SKIPPED: nothing to tell anyone. */
   readonly notify: boolean;
 }
@@ -94,4 +95,6 @@ export interface NotifyOutput {
   readonly channels: readonly string[];
   /** Channels tried that failed (a Slack or Telegram outage never blocks SNS). */
   readonly failed?: readonly string[];
+  /** This run's outcome paused its rollout lane: the channels the pause notification went to. */
+  readonly rolloutPaused?: readonly string[];
 }

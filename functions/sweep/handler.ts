@@ -47,6 +47,7 @@ export function sweepMetrics(summary: SweepSummary): Record<string, number> {
     SweepDue: summary.due,
     SweepReclaimed: summary.reclaimed,
     SweepReprovisioned: summary.reprovisioned,
+    SweepReapplied: summary.reapplied,
     SweepLeaseExtended: summary.leaseExtended,
     SweepRevived: summary.revived,
     SweepOrphaned: summary.orphaned,
@@ -54,6 +55,8 @@ export function sweepMetrics(summary: SweepSummary): Record<string, number> {
     SweepUpdated: summary.updated,
     SweepStarted: summary.started,
     SweepClaimsLost: summary.claimsLost,
+    SweepPaused: summary.paused ? 1 : 0,
+    SweepAdmissionHeld: Object.values(summary.admission).reduce((sum, count) => sum + (count ?? 0), 0),
     SweepErrors: summary.errors,
   };
 }

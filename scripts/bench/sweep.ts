@@ -178,7 +178,7 @@ async function measure(stack: LocalStack, options: SweepOptions): Promise<SweepF
   }
 }
 
-async function partition(doc: DynamoDBDocumentClient, tableName: string, pk: string): Promise<Item[]> {
+export async function partition(doc: DynamoDBDocumentClient, tableName: string, pk: string): Promise<Item[]> {
   const items: Item[] = [];
   let startKey: Item | undefined;
   do {
@@ -201,7 +201,7 @@ async function partition(doc: DynamoDBDocumentClient, tableName: string, pk: str
  * execution name, log links), and the observation-specific attributes are the new instance's, wherever the
  * store keeps them and in the form it stores them (a hash stored as raw bytes stays raw bytes).
  */
-function cloneItem(item: Item, templateId: string, observed: Observation, generation: number): Item {
+export function cloneItem(item: Item, templateId: string, observed: Observation, generation: number): Item {
   const id = observed.facts.instanceId;
   const copy = rewrite(item, (text) => text.replaceAll(templateId, id)) as Item;
   const hash = (current: unknown, hex: string) =>
@@ -225,7 +225,7 @@ function rewrite(value: unknown, text: (s: string) => string): unknown {
   return value;
 }
 
-async function batchPut(
+export async function batchPut(
   doc: DynamoDBDocumentClient,
   tableName: string,
   items: readonly Item[],

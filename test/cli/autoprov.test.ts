@@ -35,7 +35,7 @@ describe('autoprov entry point', () => {
     const unknown = await runInProcess(['deploy']);
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toContain(
-      'unknown command "deploy". Commands: validate, plan, status, history, logs, retry, doctor.',
+      'unknown command "deploy". Commands: validate, plan, status, history, logs, retry, rollout, pause, resume, doctor.',
     );
 
     const option = await runInProcess(['status', '--colour']);

@@ -4,6 +4,7 @@
 // real subprocess of cli/autoprov.ts.
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
 import { inject } from 'vitest';
 import { type CliIo, main } from '../../cli/autoprov.js';
 import { factsFromEc2 } from '../../functions/core/facts.js';
@@ -115,10 +116,19 @@ export interface CliRun {
   readonly stderr: string;
 }
 
-/** main() in this process with captured, non-TTY streams. */
+/**
+ * main() in this process with captured, non-TTY streams. `answer` is what the operator types at a prompt
+ * (stdin is then a terminal); without it stdin is not one.
+ */
 export async function runInProcess(
   args: readonly string[],
-  options: { env?: Record<string, string | undefined>; cwd?: string; now?: () => Date; tty?: boolean } = {},
+  options: {
+    env?: Record<string, string | undefined>;
+    cwd?: string;
+    now?: () => Date;
+    tty?: boolean;
+    answer?: string;
+  } = {},
 ): Promise<CliRun> {
   let stdout = '';
   let stderr = '';
@@ -128,9 +138,17 @@ export async function runInProcess(
     env: options.env ?? { ...process.env },
     cwd: options.cwd ?? repoRoot,
     ...(options.now ? { now: options.now } : {}),
+    ...(options.answer === undefined ? {} : { stdin: terminalInput(options.answer) }),
   };
   const code = await main(args, io);
   return { code, stdout, stderr };
+}
+
+/** A terminal on which `answer` and Enter are typed. */
+function terminalInput(answer: string): PassThrough & { isTTY: true } {
+  const input = Object.assign(new PassThrough(), { isTTY: true as const });
+  input.end(`${answer}\n`);
+  return input;
 }
 
 /** The real entry point, `node --import tsx cli/autoprov.ts …`, as a child process. */

@@ -30,6 +30,18 @@ vi.mock('../../cli/commands/retry.js', async (original) => {
   loaded.push('retry');
   return original();
 });
+vi.mock('../../cli/commands/rollout.js', async (original) => {
+  loaded.push('rollout');
+  return original();
+});
+vi.mock('../../cli/commands/pause.js', async (original) => {
+  loaded.push('pause');
+  return original();
+});
+vi.mock('../../cli/commands/resume.js', async (original) => {
+  loaded.push('resume');
+  return original();
+});
 vi.mock('../../cli/commands/doctor.js', async (original) => {
   loaded.push('doctor');
   return original();

@@ -174,4 +174,25 @@ describe('autoprov retry', () => {
     expect(record).toMatchObject({ status: 'RUNNING', generation: 2 });
     expect(Date.parse(record?.leaseExpiresAt ?? '')).toBeLessThanOrEqual(Date.now());
   });
+
+  it('is refused while provisioning is paused (autoprov pause), and claims again after autoprov resume', async () => {
+    await seedRecord(table.store, { instanceId: 'i-0aaaaaaaaaaaaaaa6', name: 'web-6', status: 'FAILED' });
+    expect((await runInProcess(['pause', '--reason', 'maintenance'], { env })).code).toBe(0);
+
+    const paused = await runInProcess(['retry', 'i-0aaaaaaaaaaaaaaa6'], { env });
+
+    expect(paused).toMatchObject({ code: 1, stdout: '' });
+    expect(paused.stderr).toMatch(
+      /error: not retried: provisioning is paused \(since .* by cli:alice: maintenance\), and no claim of any kind is made while it is; `autoprov resume` lifts it/,
+    );
+    expect(await table.store.getInstance('i-0aaaaaaaaaaaaaaa6')).toMatchObject({
+      status: 'FAILED',
+      generation: 1,
+    });
+
+    expect((await runInProcess(['resume'], { env })).code).toBe(0);
+    const resumed = await runInProcess(['retry', 'i-0aaaaaaaaaaaaaaa6'], { env });
+    expect(resumed.code).toBe(0);
+    expect(resumed.stdout).toContain('i-0aaaaaaaaaaaaaaa6: claimed generation 2');
+  });
 });

@@ -97,7 +97,7 @@ describe('autoprov status (DynamoDB Local)', () => {
     const run = await runInProcess(['status', '--status', 'BROKEN'], { env });
     expect(run.code).toBe(2);
     expect(run.stderr).toContain(
-      'unknown status "BROKEN": use one of PENDING, RUNNING, SUCCESS, PARTIAL, FAILED, SKIPPED, ORPHANED',
+      'unknown status "BROKEN": use one of PENDING, RUNNING, SUCCESS, PARTIAL, FAILED, SKIPPED, DRIFTED, ORPHANED',
     );
   });
 
@@ -161,6 +161,7 @@ describe('status rows', () => {
       PARTIAL: 0,
       FAILED: 2,
       SKIPPED: 1,
+      DRIFTED: 0,
       ORPHANED: 0,
     });
   });

@@ -21,9 +21,14 @@ const record = (patch: Partial<ClaimTarget>): ClaimTarget => ({
 });
 
 describe('claim eligibility', () => {
-  it('only an operator retry overrides a hold, and only fingerprint changes and operator retries re-provision', () => {
+  it('only an operator retry overrides a hold, and only fingerprint changes, operator retries and reapplyEvery re-provision', () => {
     expect([...HOLD_OVERRIDE_REASONS]).toEqual(['operator-retry']);
-    expect([...REPROVISION_REASONS].sort()).toEqual(['fingerprint-changed', 'operator-retry']);
+    expect([...REPROVISION_REASONS].sort()).toEqual([
+      'drift-check',
+      'fingerprint-changed',
+      'operator-retry',
+      'reapply',
+    ]);
   });
 
   it.each<[string, Partial<ClaimTarget>, ClaimReason, boolean]>([

@@ -493,7 +493,7 @@ describe('reconcile', () => {
           }
           if (p.action.kind === 'claim' && p.action.reason === 'fingerprint-changed') {
             expect(reapplyOnChange).toBe(true);
-            expect(['SUCCESS', 'PARTIAL', 'FAILED', 'SKIPPED']).toContain(k?.status);
+            expect(['SUCCESS', 'PARTIAL', 'FAILED', 'SKIPPED', 'DRIFTED']).toContain(k?.status);
           }
           if (p.action.kind === 'claim') expect(p.action.expectedGeneration).toBe(k?.generation ?? 0);
           // Writes only where the state disagrees with the source.
@@ -510,7 +510,7 @@ describe('reconcile', () => {
             (o.held ||
               !o.runnable ||
               (k.status === 'RUNNING' && k.leaseExpiresAt === AFTER) ||
-              (['SUCCESS', 'PARTIAL', 'FAILED'].includes(k.status) &&
+              (['SUCCESS', 'PARTIAL', 'FAILED', 'DRIFTED'].includes(k.status) &&
                 (!reapplyOnChange || k.fingerprint === o.fingerprint)) ||
               (k.status === 'SKIPPED' && (!reapplyOnChange || k.fingerprint === o.fingerprint)));
           if (settled) expect(plan.plans.find((p) => p.instanceId === o.facts.instanceId)).toBeUndefined();

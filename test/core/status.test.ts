@@ -18,24 +18,34 @@ import {
 } from '../../functions/core/types.js';
 
 // The expected table, written out in full (row = from, columns in STATUSES order:
-// PENDING RUNNING SUCCESS PARTIAL FAILED SKIPPED ORPHANED). 1 = legal.
+// PENDING RUNNING SUCCESS PARTIAL FAILED SKIPPED DRIFTED ORPHANED). 1 = legal.
 const TABLE: Record<Status, string> = {
-  PENDING: '0 1 0 0 0 0 1',
-  RUNNING: '0 1 1 1 1 1 1',
-  SUCCESS: '0 1 0 0 0 0 1',
-  PARTIAL: '0 1 0 0 0 0 1',
-  FAILED: '0 1 0 0 0 0 1',
-  SKIPPED: '0 1 0 0 0 0 1',
-  ORPHANED: '1 0 0 0 0 0 0',
+  PENDING: '0 1 0 0 0 0 0 1',
+  RUNNING: '0 1 1 1 1 1 1 1',
+  SUCCESS: '0 1 0 0 0 0 0 1',
+  PARTIAL: '0 1 0 0 0 0 0 1',
+  FAILED: '0 1 0 0 0 0 0 1',
+  SKIPPED: '0 1 0 0 0 0 0 1',
+  DRIFTED: '0 1 0 0 0 0 0 1',
+  ORPHANED: '1 0 0 0 0 0 0 0',
 };
 const PAIRS = STATUSES.flatMap((from) =>
   STATUSES.map((to, column) => [from, to, TABLE[from].split(' ')[column] === '1'] as const),
 );
 
 describe('status transitions', () => {
-  it('the table covers all 49 pairs', () => {
-    expect(PAIRS).toHaveLength(49);
-    expect(STATUSES).toEqual(['PENDING', 'RUNNING', 'SUCCESS', 'PARTIAL', 'FAILED', 'SKIPPED', 'ORPHANED']);
+  it('the table covers all 64 pairs', () => {
+    expect(PAIRS).toHaveLength(64);
+    expect(STATUSES).toEqual([
+      'PENDING',
+      'RUNNING',
+      'SUCCESS',
+      'PARTIAL',
+      'FAILED',
+      'SKIPPED',
+      'DRIFTED',
+      'ORPHANED',
+    ]);
   });
 
   it.each(PAIRS)('%s → %s legal: %s', (from, to, legal) => {
@@ -57,8 +67,8 @@ describe('status transitions', () => {
     }
   });
 
-  it('terminal statuses are exactly the four run outcomes', () => {
-    expect(STATUSES.filter(isTerminal)).toEqual(['SUCCESS', 'PARTIAL', 'FAILED', 'SKIPPED']);
+  it('terminal statuses are exactly the five run outcomes (DRIFTED: a check run that found drift)', () => {
+    expect(STATUSES.filter(isTerminal)).toEqual(['SUCCESS', 'PARTIAL', 'FAILED', 'SKIPPED', 'DRIFTED']);
   });
 });
 
@@ -71,6 +81,7 @@ describe('claims', () => {
       PARTIAL: 'reprovision',
       FAILED: 'reprovision',
       SKIPPED: 'reprovision',
+      DRIFTED: 'reprovision',
     });
     for (const status of Object.keys(CLAIMABLE_FROM) as Status[])
       expect(canTransition(status, 'RUNNING')).toBe(true);
@@ -86,6 +97,8 @@ describe('claims', () => {
     ['FAILED', false, true, true],
     ['SKIPPED', false, false, false],
     ['PARTIAL', false, true, true],
+    ['DRIFTED', false, false, false],
+    ['DRIFTED', false, true, true],
     ['ORPHANED', true, true, false],
   ])(
     'claim from %s (lease expired %s, re-provision %s) → %s',

@@ -34,7 +34,8 @@ export const APPLY_DOCUMENT = 'AWS-ApplyAnsiblePlaybooks';
 export const FAILING_RULES = `# e2e rules: webserver.yml asserts 0 < http_port < 65536.
 optIn: { tagKey: "autoprov:enabled", tagValue: "true" }
 groupsTag: "autoprov:groups"
-defaults: { maxAttempts: 3, backoffSeconds: 60 }
+# Every re-provision in one wave: rollout waves are test/e2e/rollouts.test.ts's.
+defaults: { maxAttempts: 3, backoffSeconds: 60, rollout: { maxConcurrent: "100%", maxErrors: "100%" } }
 rules:
   - name: web-first
     match: { groups: [webfirst] }

@@ -337,6 +337,48 @@ describe('running and opt-in', () => {
   });
 });
 
+describe('admission (docs/adr/0015-admission-slots-for-rollouts-and-quotas.md)', () => {
+  it('a provisioned instance whose fingerprint changed is recorded; its re-provision is left to the sweep', async () => {
+    // Prepare: provisioned under an earlier bundle (another fingerprint)
+    const id = newInstanceId();
+    world.set(id, { state: 'running', tags: { [OPT_IN]: 'true' } });
+    await handler(stateEvent(id, 'running'));
+    await store.recordOutcome(id, 1, { status: 'SUCCESS', fingerprint: 'f'.repeat(64) }, new Date());
+
+    // Act
+    const outcome = await handler(stateEvent(id, 'running'));
+
+    // Assess
+    expect(outcome).toMatchObject({ action: 'ignored', generation: 1 });
+    expect(outcome.detail).toContain(
+      "fingerprint changed: the sweep re-provisions it in the rollout's waves",
+    );
+    expect(startsFor(id)).toHaveLength(1);
+    expect(await store.getInstance(id)).toMatchObject({ status: 'SUCCESS', generation: 1 });
+  });
+
+  it('while the global pause is set a new instance is recorded, not claimed', async () => {
+    // Prepare
+    const id = newInstanceId();
+    world.set(id, { state: 'running', tags: { [OPT_IN]: 'true' } });
+    await store.setGlobalPause({ actor: 'ops', now: new Date(), reason: 'maintenance' });
+
+    // Act
+    let outcome: DetectionOutcome;
+    try {
+      outcome = await handler(stateEvent(id, 'running'));
+    } finally {
+      await store.clearGlobalPause();
+    }
+
+    // Assess
+    expect(outcome).toMatchObject({ action: 'claim-lost' });
+    expect(outcome.detail).toContain('no claims while paused');
+    expect(startsFor(id)).toEqual([]);
+    expect(await store.getInstance(id)).toMatchObject({ status: 'PENDING', generation: 0 });
+  });
+});
+
 describe('hold', () => {
   it('a held instance is recorded with a HELD event, never claimed; removing the hold claims it', async () => {
     const id = newInstanceId();

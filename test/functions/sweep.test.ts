@@ -49,6 +49,13 @@ const BOTH = 'i-0bbbbbbbbbbbbbbb1';
 
 function makeBundle(bundleHash: string): RulesBundle {
   return rulesBundle({
+    // Every re-provision in one wave: the waves themselves are test/functions/rollout-wave.test.ts's.
+    defaults: {
+      rollout: {
+        maxConcurrent: { kind: 'percent', value: 100 },
+        maxErrors: { kind: 'percent', value: 100 },
+      },
+    },
     inventories: ['inventory/onprem.ini'],
     rules: [rule('baseline', ['baseline.yml']), rule('db', ['postgres.yml'], { groups: ['db'] })],
     inventoryHosts: [
@@ -210,7 +217,7 @@ async function finishRun(
       { status, fingerprint: fp, ...(status === 'FAILED' ? { reason: 'x failed' } : {}) },
       clock,
     ),
-  ).toEqual({ ok: true });
+  ).toMatchObject({ ok: true });
   executions.set(record.executionName ?? '', status === 'SUCCESS' ? 'SUCCEEDED' : 'FAILED');
 }
 
@@ -393,6 +400,48 @@ describe('sweep', () => {
     expect(claimed).toEqual(['new', 'fingerprint-changed']);
   });
 
+  it('global pause: records are kept up to date, nothing is claimed, and the summary says paused', async () => {
+    addInstances(2);
+    await store.setGlobalPause({ actor: 'ops', now: T0, reason: 'maintenance' });
+
+    const paused = await runSweep(deps({ bundle: NO_INVENTORY }));
+    await store.clearGlobalPause();
+    const resumed = await runSweep(deps({ bundle: NO_INVENTORY }));
+
+    expect(paused).toMatchObject({ paused: true, new: 2, started: 0, admission: { 'globally-paused': 2 } });
+    expect(startedNames().sort()).toEqual([`${id(1)}-g1`, `${id(2)}-g1`]);
+    expect(resumed).toMatchObject({ paused: false, due: 2, started: 2 });
+  });
+
+  it('re-provisions are one rollout, admitted in waves of maxConcurrent; the next sweep starts the next wave', async () => {
+    const waves = { ...makeBundle('4'.repeat(64)), inventoryHosts: [] };
+    const bundle: RulesBundle = {
+      ...waves,
+      config: {
+        ...waves.config,
+        defaults: {
+          ...waves.config.defaults,
+          rollout: { maxConcurrent: { kind: 'count', value: 2 }, maxErrors: { kind: 'count', value: 0 } },
+        },
+      },
+    };
+    addInstances(5);
+    await runSweep(deps({ bundle: NO_INVENTORY }));
+    for (let n = 1; n <= 5; n++) await finishRun(id(n), 'SUCCESS', NO_INVENTORY);
+
+    const first = await runSweep(deps({ bundle }));
+    const second = await runSweep(deps({ bundle }));
+    for (const name of startedNames().filter((n) => n.endsWith('-g2')))
+      await finishRun(name.replace(/-g2$/, ''), 'SUCCESS', bundle);
+    const third = await runSweep(deps({ bundle }));
+
+    const rollout = await store.currentRollout();
+    expect(first).toMatchObject({ reprovisioned: 2, admission: { full: 3 }, rollout: { created: true } });
+    expect(second).toMatchObject({ reprovisioned: 0, admission: { full: 3 }, rollout: { created: false } });
+    expect(third).toMatchObject({ reprovisioned: 2, admission: { full: 1 } });
+    expect(rollout).toMatchObject({ due: 5, lanes: { default: { total: 5, limit: 2, started: 4 } } });
+  });
+
   it('changed facts that change the match re-provision; facts alone only refresh', async () => {
     addInstances(2);
     await runSweep(deps({ bundle: NO_INVENTORY }));
@@ -411,8 +460,9 @@ describe('sweep', () => {
       generation: 1,
       facts: { tags: { owner: 'team-b' } },
     });
-    // Refresh = GetItem + UpdateItem + history; the claim = UpdateItem + history.
-    expect(counter.writes()).toBe(2 * 2 + 2);
+    // Refresh = GetItem + UpdateItem + history; the first re-provision of this bundle creates its rollout
+    // (one transaction); the claim in it = one transaction + history.
+    expect(counter.writes()).toBe(2 * 2 + 1 + 2);
   });
 
   it('vanished from the opted-in listing → ORPHANED with the reason EC2 gives (terminated, opted-out) + one notification; stopped instances are not vanished', async () => {

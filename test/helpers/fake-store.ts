@@ -32,6 +32,7 @@ import type {
   PlaybookRecord,
   Rollout,
   RolloutControl,
+  RolloutFailure,
   SlotRelease,
   StateStoreApi,
 } from '../../functions/shared/state-store-api.js';
@@ -57,7 +58,20 @@ export class FakeStateStore implements StateStoreApi {
   /** Rollouts (without their pools), their pools by `<rolloutId>/<lane>`, and the instances started in each. */
   private readonly rollouts = new Map<string, Mutable<Omit<Rollout, 'lanes'>>>();
   private readonly pools = new Map<string, { pool: Pool; supersededBy?: string }>();
-  private readonly markers = new Map<string, { lane: string; generation: number; startedAt: string }>();
+  private readonly markers = new Map<
+    string,
+    {
+      lane: string;
+      generation: number;
+      startedAt: string;
+      counted?: 'succeeded' | 'failed';
+      outcome?: Status;
+      reason?: string;
+      endedAt?: string;
+    }
+  >();
+  /** The pause notification's marks, by `<rolloutId>/<lane>`: the pool's maxErrors when it was told. */
+  private readonly pauseNotified = new Map<string, number>();
   private currentRolloutId: string | undefined;
   private pause: GlobalPause | undefined;
 
@@ -227,6 +241,9 @@ export class FakeStateStore implements StateStoreApi {
     delete record.playbooks;
     delete record.matchedRules;
     delete record.reason;
+    // Like the store: a drift check runs this generation in check mode.
+    if (options.reason === 'drift-check') record.checkRun = true;
+    else delete record.checkRun;
     this.history.push({
       instanceId,
       type: 'CLAIMED',
@@ -481,21 +498,36 @@ export class FakeStateStore implements StateStoreApi {
       delete record.activeCommand;
       record.lastRunAt = now.toISOString();
       this.dueAt.set(instanceId, record.lastRunAt);
-      if (record.rolloutId !== undefined)
-        released = this.release(record.rolloutId, record.lane ?? '', outcome.status);
-      delete record.rolloutId;
-      delete record.lane;
+      released = this.release(record, outcome, now);
     });
     return result.ok && released ? { ok: true, release: released } : result;
   }
 
-  /** The store's release: core's release() of the pool, in the same write as the outcome. */
-  private release(rolloutId: string, lane: string, status: Status): SlotRelease | undefined {
+  /**
+   * The store's release of the slot `record` holds, if any: core's release() of the pool and the marker's
+   * outcome, in the same write as the outcome (or the orphaning); the release that pauses the pool stamps
+   * `pausedRollout` on the record. The record gives up its slot.
+   */
+  private release(
+    record: Mutable<InstanceRecord>,
+    outcome: { status: Status; reason?: string },
+    now: Date,
+  ): SlotRelease | undefined {
+    const { rolloutId, lane = '' } = record;
+    delete record.rolloutId;
+    delete record.lane;
+    if (rolloutId === undefined) return undefined;
     const entry = this.pools.get(`${rolloutId}/${lane}`);
     if (!entry) return undefined; // Like the store: the outcome is recorded, nothing is left to release into.
-    const counted = countedAs(status);
+    const counted = countedAs(outcome.status);
     const { pool, pauses } = release(entry.pool, counted);
     entry.pool = pool;
+    const marker = this.markers.get(`${rolloutId}/${record.instanceId}`);
+    if (marker) {
+      Object.assign(marker, { counted, outcome: outcome.status, endedAt: now.toISOString() });
+      if (outcome.reason !== undefined) marker.reason = outcome.reason;
+    }
+    if (pauses) record.pausedRollout = { rolloutId, lane, generation: record.generation };
     return { rolloutId, lane, counted, pool: copy(pool), pauses };
   }
 
@@ -508,6 +540,8 @@ export class FakeStateStore implements StateStoreApi {
     this.calls.push('markOrphaned');
     const record = this.records.get(instanceId);
     if (!record || !canTransition(record.status, 'ORPHANED')) return { changed: false };
+    // Like the store: a run orphaned while it holds a rollout slot releases it as failed.
+    this.release(record, { status: 'ORPHANED', reason: `orphaned: ${reason}` }, now);
     Object.assign(record, { status: 'ORPHANED', reason, updatedAt: now.toISOString() });
     delete record.leaseExpiresAt;
     this.dueAt.set(instanceId, now.toISOString());
@@ -577,6 +611,13 @@ export class FakeStateStore implements StateStoreApi {
     newRollout(input, undefined); // Like the store: a plan it cannot write is refused first.
     const existing = this.rolloutOf(rolloutId);
     if (existing) return { created: false, rollout: existing, current: this.currentRolloutId === rolloutId };
+    if (input.kind === 'drift') {
+      // Like the store: a reapplyEvery window is created beside the current rollout, superseding nothing.
+      const { lanes, ...head } = newRollout(input, undefined);
+      this.rollouts.set(rolloutId, head);
+      for (const [lane, pool] of Object.entries(lanes)) this.pools.set(`${rolloutId}/${lane}`, { pool });
+      return { created: true, rollout: this.rolloutOf(rolloutId) as Rollout };
+    }
     const at = input.now.toISOString();
     const previous = this.currentRolloutId;
     if (previous !== undefined) {
@@ -661,6 +702,28 @@ export class FakeStateStore implements StateStoreApi {
 
   async getGlobalPause(): Promise<GlobalPause | undefined> {
     return this.pause ? copy(this.pause) : undefined;
+  }
+
+  async listRolloutFailures(rolloutId: string, lane?: string): Promise<RolloutFailure[]> {
+    return [...this.markers]
+      .filter(([key, marker]) => key.startsWith(`${rolloutId}/`) && marker.counted === 'failed')
+      .filter(([, marker]) => lane === undefined || marker.lane === lane)
+      .map(([key, marker]) => ({
+        instanceId: key.slice(rolloutId.length + 1),
+        lane: marker.lane,
+        outcome: String(marker.outcome),
+        ...(marker.reason === undefined ? {} : { reason: marker.reason }),
+        ...(marker.endedAt === undefined ? {} : { endedAt: marker.endedAt }),
+      }))
+      .sort((a, b) => byKey(a.endedAt ?? '', b.endedAt ?? ''));
+  }
+
+  async markPauseNotified(rolloutId: string, lane: string, pool: Pool, _now: Date): Promise<boolean> {
+    this.calls.push('markPauseNotified');
+    const key = `${rolloutId}/${lane}`;
+    if (!this.pools.has(key) || this.pauseNotified.get(key) === pool.maxErrors) return false;
+    this.pauseNotified.set(key, pool.maxErrors);
+    return true;
   }
 
   /**

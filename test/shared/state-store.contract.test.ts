@@ -1629,5 +1629,143 @@ describe.each(IMPLEMENTATIONS)('StateStoreApi contract: $name', ({ create }) => 
         rollout: { rolloutId: 'r1', supersededBy: 'r2' },
       });
     });
+
+    it('the release that pauses a pool stamps pausedRollout on its instance; the failures are listed with their reasons', async () => {
+      await provisioned('i-1', 'i-2', 'i-3');
+      await createRollout('r1', { default: lane(3, 3, 1) });
+      for (const id of ['i-1', 'i-2', 'i-3']) won(await rolloutClaim(id, 'r1', 'default'));
+
+      const first = released(
+        await store.recordOutcome('i-1', 2, { status: 'FAILED', reason: 'web.yml ended Failed' }, at(20)),
+      );
+      const second = released(
+        await store.recordOutcome('i-2', 2, { status: 'PARTIAL', reason: 'b.yml ended TimedOut' }, at(21)),
+      );
+      const third = released(await store.recordOutcome('i-3', 2, { status: 'SUCCESS' }, at(22)));
+
+      expect([first.pauses, second.pauses, third.pauses]).toEqual([false, true, false]);
+      expect((await store.getInstance('i-1'))?.pausedRollout).toBeUndefined();
+      expect((await store.getInstance('i-2'))?.pausedRollout).toEqual({
+        rolloutId: 'r1',
+        lane: 'default',
+        generation: 2,
+      });
+      expect(await store.listRolloutFailures('r1', 'default')).toEqual([
+        {
+          instanceId: 'i-1',
+          lane: 'default',
+          outcome: 'FAILED',
+          reason: 'web.yml ended Failed',
+          endedAt: at(20).toISOString(),
+        },
+        {
+          instanceId: 'i-2',
+          lane: 'default',
+          outcome: 'PARTIAL',
+          reason: 'b.yml ended TimedOut',
+          endedAt: at(21).toISOString(),
+        },
+      ]);
+      expect(await store.listRolloutFailures('r1', 'web')).toEqual([]);
+    });
+
+    it('markPauseNotified is true once per pause: a resume raises maxErrors, so the next pause is told again', async () => {
+      await provisioned('i-1');
+      await createRollout('r1', { default: lane(2, 2, 0) });
+      const seen = (await lanesOf('r1'))?.default as Pool;
+
+      const firstMark = await store.markPauseNotified('r1', 'default', seen, at(10));
+      const again = await store.markPauseNotified('r1', 'default', seen, at(11));
+      const nextPause = await store.markPauseNotified('r1', 'default', { ...seen, maxErrors: 1 }, at(12));
+      const noLane = await store.markPauseNotified('r1', 'web', seen, at(13));
+
+      expect([firstMark, again, nextPause, noLane]).toEqual([true, false, true, false]);
+    });
+
+    it('orphaning a run that holds a slot releases it as failed, and can pause its pool', async () => {
+      await provisioned('i-1', 'i-2');
+      await createRollout('r1', { default: lane(2, 2, 0) });
+      won(await rolloutClaim('i-1', 'r1', 'default'));
+
+      const orphaned = await store.markOrphaned('i-1', 'terminated', ACTOR, at(20));
+      const plain = await store.markOrphaned('i-2', 'vanished', ACTOR, at(21));
+      const duplicate = await store.markOrphaned('i-1', 'terminated', ACTOR, at(22));
+
+      expect(orphaned).toEqual({ changed: true, generation: 2 });
+      expect(plain).toEqual({ changed: true, generation: 1 });
+      expect(duplicate).toEqual({ changed: false });
+      const record = await store.getInstance('i-1');
+      expect(record).toMatchObject({ status: 'ORPHANED', reason: 'terminated' });
+      expect(record?.rolloutId).toBeUndefined();
+      expect(record?.pausedRollout).toEqual({ rolloutId: 'r1', lane: 'default', generation: 2 });
+      expect((await lanesOf('r1'))?.default).toEqual(
+        pool(2, 2, 0, { state: 'PAUSED', started: 1, failed: 1 }),
+      );
+      expect(await store.listRolloutFailures('r1')).toEqual([
+        expect.objectContaining({ instanceId: 'i-1', outcome: 'ORPHANED', reason: 'orphaned: terminated' }),
+      ]);
+    });
+
+    it('a drift window is created beside the current rollout: no pointer moved, nothing superseded', async () => {
+      await provisioned('i-1');
+      await createRollout('r1', { default: lane(2, 1) });
+      const plan = {
+        rolloutId: 'd-1',
+        bundleHash: 'hash-r1',
+        due: 1,
+        notes: ['window'],
+        lanes: { 'rule:web': lane(1, 1) },
+      };
+
+      const created = await store.createRollout({
+        plan,
+        ...bundle('hash-r1'),
+        kind: 'drift',
+        actor: ACTOR,
+        now: at(5),
+      });
+      const again = await store.createRollout({
+        plan,
+        ...bundle('hash-r1'),
+        kind: 'drift',
+        actor: ACTOR,
+        now: at(6),
+      });
+      const reapplied = won(await rolloutClaim('i-1', 'd-1', 'rule:web', at(7), 'reapply'));
+
+      expect(created).toMatchObject({ created: true, rollout: { rolloutId: 'd-1', kind: 'drift' } });
+      expect(again).toMatchObject({ created: false, current: false, rollout: { rolloutId: 'd-1' } });
+      expect((await store.currentRollout())?.rolloutId).toBe('r1');
+      expect((await store.getRollout('r1'))?.supersededBy).toBeUndefined();
+      expect(reapplied.slot).toEqual({ rolloutId: 'd-1', lane: 'rule:web', acquired: true });
+    });
+
+    it('a drift-check claim marks the run checkRun; the next claim clears it; canaries are kept with the rollout', async () => {
+      await provisioned('i-1');
+      const plan = {
+        rolloutId: 'r1',
+        bundleHash: 'hash-r1',
+        due: 1,
+        notes: [],
+        lanes: { default: lane(1, 1) },
+      };
+      const created = await store.createRollout({
+        plan,
+        ...bundle('hash-r1'),
+        canaries: ['i-9'],
+        actor: ACTOR,
+        now: T0,
+      });
+
+      won(await claim('i-1', 'drift-check', at(10), 1));
+      const checking = await store.getInstance('i-1');
+      await store.recordOutcome('i-1', 2, { status: 'DRIFTED', reason: 'would change' }, at(11));
+      won(await claim('i-1', 'reapply', at(12), 2));
+
+      expect(created.rollout.canaries).toEqual(['i-9']);
+      expect((await store.getRollout('r1'))?.canaries).toEqual(['i-9']);
+      expect(checking?.checkRun).toBe(true);
+      expect((await store.getInstance('i-1'))?.checkRun).toBeUndefined();
+    });
   });
 });

@@ -105,6 +105,17 @@ export function checkRecord(
         ),
       );
       break;
+    case 'DRIFTED':
+      checks.push(
+        check(
+          'instance',
+          'warn',
+          title,
+          `DRIFTED at ${g}: a drift check (drift: report) found tasks that would change`,
+          `autoprov history ${instanceId} lists them`,
+        ),
+      );
+      break;
     case 'ORPHANED': {
       const fix =
         record.reason === ORPHAN_REASONS.terminated

@@ -118,12 +118,15 @@ export function claimWrite(
   const leaseExpiresAt = new Date(now.getTime() + options.leaseSeconds * 1000).toISOString();
   const eligibility = claimEligibility(REPROVISION_REASONS.has(reason));
   const heldClause = HOLD_OVERRIDE_REASONS.has(reason) ? '' : ' AND held = :false';
+  // A drift check (reapplyEvery with `drift: report`) runs this generation in check mode.
+  const check = reason === 'drift-check';
   const update = {
     TableName: ctx.tableName,
     Key: stateKey(instanceId),
     UpdateExpression:
       'SET #status = :running, generation = :next, leaseExpiresAt = :lease, dueAt = :lease, ' +
-      `executionName = :name, updatedAt = :now${slot?.set ? `, ${slot.set}` : ''} REMOVE activeCommand, #reason`,
+      `executionName = :name, updatedAt = :now${check ? ', checkRun = :check' : ''}${slot?.set ? `, ${slot.set}` : ''} ` +
+      `REMOVE activeCommand, #reason${check ? '' : ', checkRun'}`,
     ConditionExpression: `attribute_exists(pk) AND generation = :expected${heldClause} AND (${eligibility.expression})${slot ? ` AND ${slot.condition}` : ''}`,
     ExpressionAttributeNames: { '#status': 'status', '#reason': 'reason', ...slot?.names },
     ExpressionAttributeValues: {
@@ -135,6 +138,7 @@ export function claimWrite(
       ':name': executionName,
       ':now': now.toISOString(),
       ...(heldClause ? { ':false': false } : {}),
+      ...(check ? { ':check': true } : {}),
       ...slot?.values,
     },
     ReturnValuesOnConditionCheckFailure: 'ALL_OLD' as const,

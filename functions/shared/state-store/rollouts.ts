@@ -43,6 +43,7 @@ import type {
   OutcomeResult,
   Rollout,
   RolloutControl,
+  RolloutFailure,
   SlotRelease,
 } from '../state-store-api.js';
 import {
@@ -64,7 +65,7 @@ import {
   readClaimTarget,
 } from './claim.js';
 import { fenced } from './fencing.js';
-import { applied, cancellation, queryAll, type StoreContext, send } from './io.js';
+import { applied, cancellation, conditionFailed, queryAll, type StoreContext, send } from './io.js';
 import { type Item, plain, scalars, stateKey } from './items.js';
 import { readOld } from './old-state.js';
 
@@ -120,9 +121,12 @@ const ACQUIRE_UPDATE = 'ADD #inFlight :one, #started :one';
 /** The canary gate of admit: every canary succeeded (or the rollout has no canary lane). */
 const CANARY_CONDITION = 'attribute_not_exists(pk) OR #succeeded >= #total';
 
-/** How a run's outcome counts in its pool: SUCCESS and SKIPPED (nothing to apply) succeed, FAILED and PARTIAL fail. */
+/**
+ * How a run's outcome counts in its pool: SUCCESS, SKIPPED (nothing to apply) and DRIFTED (a check run that
+ * ran and found drift) succeed; FAILED, PARTIAL and an orphaned run fail.
+ */
 export function countedAs(status: Status): 'succeeded' | 'failed' {
-  return status === 'SUCCESS' || status === 'SKIPPED' ? 'succeeded' : 'failed';
+  return status === 'SUCCESS' || status === 'SKIPPED' || status === 'DRIFTED' ? 'succeeded' : 'failed';
 }
 
 function poolOf(item: Item): Pool {
@@ -522,7 +526,7 @@ export async function recordOutcomeReleasing(
     }
     throw error;
   }
-  return { ok: true, release: await settleRelease(ctx, held, counted) };
+  return { ok: true, release: await settleRelease(ctx, held, counted, { instanceId, generation }) };
 }
 
 /**
@@ -570,12 +574,15 @@ export function releaseItems(
 /**
  * After a release: core's release() applied to the pool as the release left it decides whether it pauses
  * (failures past the threshold) or is done; the move is written only if the pool is still ROLLING, so of
- * concurrent releases exactly one is told `pauses`.
+ * concurrent releases exactly one is told `pauses`. A pause also stamps `pausedRollout` on the releasing
+ * instance (`by`), in the same transaction: that run's notification says the rollout paused, even when the
+ * caller dies before it returns.
  */
 export async function settleRelease(
   ctx: StoreContext,
   held: { rolloutId: string; lane: string },
   counted: 'succeeded' | 'failed',
+  by?: { instanceId: string; generation: number },
 ): Promise<SlotRelease> {
   const { rolloutId, lane } = held;
   const after = (await readPool(ctx, rolloutId, lane)) as Pool;
@@ -585,7 +592,8 @@ export async function settleRelease(
   let pool = after;
   let pauses = false;
   if (decided.pool.state !== after.state) {
-    if (await movePool(ctx, rolloutId, lane, after, decided.pool, ['state'])) {
+    const stamp = decided.pauses && by ? { ...by, rolloutId, lane } : undefined;
+    if (await movePool(ctx, rolloutId, lane, after, decided.pool, ['state'], stamp)) {
       pool = decided.pool;
       pauses = decided.pauses;
     } else pool = (await readPool(ctx, rolloutId, lane)) ?? after;
@@ -595,7 +603,8 @@ export async function settleRelease(
 
 /**
  * One conditional write of a pool from `seen` to `next` (its state and maxErrors), applied only while the
- * `guard` fields are still as seen. False when they are not.
+ * `guard` fields are still as seen. False when they are not. With `stamp`, the instance whose release paused
+ * the pool gets `pausedRollout` in the same transaction (settleRelease).
  */
 async function movePool(
   ctx: StoreContext,
@@ -604,24 +613,50 @@ async function movePool(
   seen: Pool,
   next: Pool,
   guard: readonly ('state' | 'failed' | 'maxErrors')[],
+  stamp?: { instanceId: string; generation: number; rolloutId: string; lane: string },
 ): Promise<boolean> {
   const condition = guard.map((field) => `#${field} = :seen_${field}`).join(' AND ');
   const update = 'SET #state = :nextState, #maxErrors = :nextMaxErrors';
-  return applied(
-    ctx,
-    new UpdateCommand({
-      TableName: ctx.tableName,
-      Key: poolKey(rolloutId, lane),
-      UpdateExpression: update,
-      ConditionExpression: condition,
-      ExpressionAttributeNames: namesIn(update, condition),
-      ExpressionAttributeValues: {
-        ':nextState': next.state,
-        ':nextMaxErrors': next.maxErrors,
-        ...Object.fromEntries(guard.map((field) => [`:seen_${field}`, seen[field]])),
-      },
-    }),
-  );
+  const move = {
+    TableName: ctx.tableName,
+    Key: poolKey(rolloutId, lane),
+    UpdateExpression: update,
+    ConditionExpression: condition,
+    ExpressionAttributeNames: namesIn(update, condition),
+    ExpressionAttributeValues: {
+      ':nextState': next.state,
+      ':nextMaxErrors': next.maxErrors,
+      ...Object.fromEntries(guard.map((field) => [`:seen_${field}`, seen[field]])),
+    },
+  };
+  if (!stamp) return applied(ctx, new UpdateCommand(move));
+  const { instanceId, ...paused } = stamp;
+  try {
+    await send(
+      ctx,
+      new TransactWriteCommand({
+        TransactItems: [
+          { Update: move },
+          {
+            Update: {
+              TableName: ctx.tableName,
+              Key: stateKey(instanceId),
+              UpdateExpression: 'SET pausedRollout = :paused',
+              ConditionExpression: 'attribute_exists(pk)',
+              ExpressionAttributeValues: { ':paused': paused },
+            },
+          },
+        ],
+      }),
+    );
+    return true;
+  } catch (error) {
+    if (conditionFailed(error, 0)) return false;
+    // The instance's record is gone: the pause is written all the same (its notification then comes from
+    // the next claim the pool refuses, ClaimResult.pauses).
+    if (conditionFailed(error, 1)) return movePool(ctx, rolloutId, lane, seen, next, guard);
+    throw error;
+  }
 }
 
 async function readPool(ctx: StoreContext, rolloutId: string, lane: string): Promise<Pool | undefined> {
@@ -637,6 +672,7 @@ async function readPool(ctx: StoreContext, rolloutId: string, lane: string): Pro
 export async function createRollout(ctx: StoreContext, input: NewRollout): Promise<CreateRolloutResult> {
   const { rolloutId } = input.plan;
   newRollout(input, undefined); // Refuses a plan it cannot write before anything is read.
+  if (input.kind === 'drift') return createDriftWindow(ctx, input);
   const at = input.now.toISOString();
   for (let attempt = 1; ; attempt++) {
     const current = await readPointer(ctx);
@@ -644,23 +680,8 @@ export async function createRollout(ctx: StoreContext, input: NewRollout): Promi
     const existing = current === rolloutId ? previous : undefined;
     if (existing) return { created: false, rollout: existing, current: true };
     const rollout = newRollout(input, previous?.rolloutId);
-    const { lanes, ...attributes } = rollout;
     const actions: TransactItem[] = [
-      {
-        Put: {
-          TableName: ctx.tableName,
-          Item: { ...rolloutKey(rollout.rolloutId), ...plain(attributes) },
-          ConditionExpression: 'attribute_not_exists(pk)',
-        },
-      },
-      ...Object.entries(lanes).map(
-        ([lane, pool]): TransactItem => ({
-          Put: {
-            TableName: ctx.tableName,
-            Item: { ...poolKey(rollout.rolloutId, lane), rolloutId: rollout.rolloutId, lane, ...pool },
-          },
-        }),
-      ),
+      ...rolloutPuts(ctx, rollout),
       {
         Put: {
           TableName: ctx.tableName,
@@ -695,6 +716,45 @@ export async function createRollout(ctx: StoreContext, input: NewRollout): Promi
 }
 
 /**
+ * A rule's reapplyEvery window: its item and pools (attribute_not_exists), beside the current rollout — no
+ * pointer, nothing superseded. A window another sweep created first is returned as it is.
+ */
+async function createDriftWindow(ctx: StoreContext, input: NewRollout): Promise<CreateRolloutResult> {
+  const rollout = newRollout(input, undefined);
+  try {
+    await send(ctx, new TransactWriteCommand({ TransactItems: rolloutPuts(ctx, rollout) }));
+    return { created: true, rollout };
+  } catch (error) {
+    if (!conditionFailed(error, 0)) throw error;
+    const found = await getRollout(ctx, rollout.rolloutId);
+    if (!found) throw new TransientError(`createRollout(${rollout.rolloutId}): created meanwhile; retry`);
+    return { created: false, rollout: found, current: false };
+  }
+}
+
+/** The rollout item (attribute_not_exists) and one item per pool. */
+function rolloutPuts(ctx: StoreContext, rollout: Rollout): TransactItem[] {
+  const { lanes, ...attributes } = rollout;
+  return [
+    {
+      Put: {
+        TableName: ctx.tableName,
+        Item: { ...rolloutKey(rollout.rolloutId), ...plain(attributes) },
+        ConditionExpression: 'attribute_not_exists(pk)',
+      },
+    },
+    ...Object.entries(lanes).map(
+      ([lane, pool]): TransactItem => ({
+        Put: {
+          TableName: ctx.tableName,
+          Item: { ...poolKey(rollout.rolloutId, lane), rolloutId: rollout.rolloutId, lane, ...pool },
+        },
+      }),
+    ),
+  ];
+}
+
+/**
  * The rollout `input` describes: the plan's pools as core/rollout-plan.ts opened them (limits resolved once,
  * against each lane's due count), what the bundle holds and what it changed. Refuses a plan with more
  * lanes than one transaction can create (or with an unnamed lane). Exported for the in-memory store.
@@ -717,6 +777,8 @@ export function newRollout(input: NewRollout, previousRolloutId: string | undefi
     createdAt: input.now.toISOString(),
     createdBy: input.actor,
     ...(previousRolloutId === undefined ? {} : { previousRolloutId }),
+    ...(input.canaries && input.canaries.length > 0 ? { canaries: [...input.canaries] } : {}),
+    ...(input.kind === 'drift' ? { kind: 'drift' as const } : {}),
     lanes: Object.fromEntries(Object.entries(plan.lanes).map(([name, lane]) => [name, { ...lane.pool }])),
   };
 }
@@ -833,6 +895,59 @@ export async function controlRollout(
     }),
   );
   return { rollout: (await getRollout(ctx, rolloutId)) as Rollout, changed };
+}
+
+/** The markers of `rolloutId` whose run counted as failed (in `lane`, when given), oldest first. */
+export async function listRolloutFailures(
+  ctx: StoreContext,
+  rolloutId: string,
+  lane?: string,
+): Promise<RolloutFailure[]> {
+  const items = await queryAll(ctx, {
+    TableName: ctx.tableName,
+    KeyConditionExpression: 'pk = :pk AND begins_with(sk, :marker)',
+    FilterExpression: `#counted = :failed${lane === undefined ? '' : ' AND #lane = :lane'}`,
+    ExpressionAttributeNames: { '#counted': 'counted', ...(lane === undefined ? {} : { '#lane': 'lane' }) },
+    ExpressionAttributeValues: {
+      ':pk': rolloutPk(rolloutId),
+      ':marker': MARKER_SK_PREFIX,
+      ':failed': 'failed',
+      ...(lane === undefined ? {} : { ':lane': lane }),
+    },
+    ConsistentRead: true,
+  });
+  return items
+    .map(
+      (item): RolloutFailure => ({
+        instanceId: String(item.instanceId),
+        lane: String(item.lane),
+        outcome: String(item.outcome),
+        ...(typeof item.reason === 'string' ? { reason: item.reason } : {}),
+        ...(typeof item.endedAt === 'string' ? { endedAt: item.endedAt } : {}),
+      }),
+    )
+    .sort((a, b) => (a.endedAt ?? '').localeCompare(b.endedAt ?? ''));
+}
+
+/** The pause notification's once-only mark, on the pool item: one per pause (told apart by `maxErrors`). */
+export async function markPauseNotified(
+  ctx: StoreContext,
+  rolloutId: string,
+  lane: string,
+  pool: Pool,
+  now: Date,
+): Promise<boolean> {
+  return applied(
+    ctx,
+    new UpdateCommand({
+      TableName: ctx.tableName,
+      Key: poolKey(rolloutId, lane),
+      UpdateExpression: 'SET pauseNotified = :key, pauseNotifiedAt = :now',
+      ConditionExpression:
+        'attribute_exists(pk) AND (attribute_not_exists(pauseNotified) OR pauseNotified <> :key)',
+      ExpressionAttributeValues: { ':key': pool.maxErrors, ':now': now.toISOString() },
+    }),
+  );
 }
 
 // ---------------------------------------------------------------------------------------------------------
