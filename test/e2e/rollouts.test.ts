@@ -112,7 +112,11 @@ const fleet = {
   ],
 };
 
-/** An execution's run: from its start to its stop, and to the end of its record step (its slot's release). */
+/**
+ * An execution's run: from its start to its stop, and to its RECORDED history event — written with the
+ * outcome that releases its slot, before the record step returns (the emulator timestamps the state's exit
+ * only after the function returned, by which time the sweep may already have reused the slot).
+ */
 interface Run {
   readonly name: string;
   readonly startedAt: number;
@@ -120,15 +124,27 @@ interface Run {
   readonly recordedAt: number;
 }
 
-/** Every execution of the stack as a Run. */
-function runsOf(stack: LocalStack): Run[] {
-  return stack.emulators.sfn.listExecutionRecords().map((e) => {
-    const recorded = e.history.find(
-      (h) => h.type === 'StateExited' && /^Record the (outcome|failure)$/.test(h.stateName ?? ''),
-    );
+/**
+ * Every execution of the stack as a Run. The execution starts after its claim took the slot, and RECORDED is
+ * written by the outcome write that releases it: each Run lies within its slot's holding time, so the most
+ * Runs at once never exceeds the most slots held at once. (The functions' clock is the wall clock here: the
+ * fix's stack never advances it.)
+ */
+async function runsOf(stack: LocalStack): Promise<Run[]> {
+  const runs: Run[] = [];
+  for (const e of stack.emulators.sfn.listExecutionRecords()) {
+    const [instanceId, generation] = e.name.split('-g');
+    const history = await stack.store.listHistory(instanceId ?? '');
+    const recorded = history.find((h) => h.type === 'RECORDED' && h.generation === Number(generation));
     const stoppedAt = e.stoppedAt ?? Number.POSITIVE_INFINITY;
-    return { name: e.name, startedAt: e.startedAt, stoppedAt, recordedAt: recorded?.timestamp ?? stoppedAt };
-  });
+    runs.push({
+      name: e.name,
+      startedAt: e.startedAt,
+      stoppedAt,
+      recordedAt: recorded ? Date.parse(recorded.at) : stoppedAt,
+    });
+  }
+  return runs;
 }
 
 /** The largest number of runs at once, each from its start to `end`. */
@@ -312,7 +328,7 @@ describe('rollouts on 200 instances: a failing change, pause, resume, abort, dri
       rollout: (await s.store.getRollout(sweeps[0]?.rollout?.rolloutId ?? '')) as Rollout,
       records: await records(s),
       executions: s.executions(),
-      runs: runsOf(s),
+      runs: await runsOf(s),
       canaryWave,
     };
   }, 600_000);
