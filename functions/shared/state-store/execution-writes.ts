@@ -178,16 +178,29 @@ export async function recordOutcome(
     values[':fingerprint'] = packHash(outcome.fingerprint);
     if (outcome.status === 'SUCCESS') sets.push('lastSuccessFingerprint = :fingerprint');
   }
-  // The rollout slot the run holds, if any (rollouts.ts): released in the same transaction. Read first; the
-  // fence keeps it true, since only a claim (a new generation) takes a slot and only an outcome (no longer
-  // RUNNING) gives it back.
+  // Most runs hold no rollout slot: one fenced write, as before rollouts, on condition that the record has
+  // no slot. Only when that condition alone refused it (the fence held: same generation, RUNNING) does the
+  // run hold one (rollouts.ts): read which, and release it with the outcome in one transaction. The fence
+  // keeps the slot stable, since only a claim (a new generation) takes one and only an outcome gives it back.
+  let holdsSlot = false;
+  const plainWrite = {
+    update: `SET ${sets.join(', ')} REMOVE ${removes.join(', ')}`,
+    values,
+    names: { '#reason': 'reason' },
+    condition: 'attribute_not_exists(rolloutId)',
+    explain: () => {
+      holdsSlot = true;
+      return 'the run holds a rollout slot';
+    },
+  };
+  const result = await fenced(ctx, 'recordOutcome', instanceId, generation, now, plainWrite);
+  if (!holdsSlot) return result;
   const { rolloutId, lane = '' } = (await readClaimTarget(ctx, instanceId)) ?? {};
-  const names: Record<string, string> = { '#reason': 'reason' };
-  if (rolloutId !== undefined) {
-    removes.push('rolloutId', '#lane');
-    names['#lane'] = 'lane';
-  }
-  const write = { update: `SET ${sets.join(', ')} REMOVE ${removes.join(', ')}`, values, names };
-  if (rolloutId === undefined) return fenced(ctx, 'recordOutcome', instanceId, generation, now, write);
+  if (rolloutId === undefined) return recordOutcome(ctx, instanceId, generation, outcome, now);
+  const write = {
+    update: `SET ${sets.join(', ')} REMOVE ${[...removes, 'rolloutId', '#lane'].join(', ')}`,
+    values,
+    names: { '#reason': 'reason', '#lane': 'lane' },
+  };
   return recordOutcomeReleasing(ctx, instanceId, generation, now, write, { rolloutId, lane }, outcome);
 }
